@@ -1,0 +1,172 @@
+"""One error hierarchy for the whole platform.
+
+Every error carries a stable ``code`` (for logs, APIs and the menu router) and
+a ``message_key`` (for the message catalogs), plus named ``params`` that a
+catalog may interpolate. Only the entry points (USSD, CLI) turn them into text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class EnerlectraError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    code: ClassVar[str] = "error"
+
+    def __init__(self, detail: str = "", **params: Any) -> None:
+        self.detail = detail or self.code
+        self.params: dict[str, Any] = params
+        super().__init__(self.detail)
+
+    @property
+    def message_key(self) -> str:
+        return f"error.{self.code}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, detail={self.detail!r})"
+
+
+# --- bad input -------------------------------------------------------------
+
+
+class InvalidInput(EnerlectraError):
+    code = "invalid_input"
+
+
+class InvalidAmount(InvalidInput):
+    code = "invalid_amount"
+
+
+class AmountNotPositive(InvalidAmount):
+    code = "amount_not_positive"
+
+
+class TooManyDecimals(InvalidAmount):
+    code = "too_many_decimals"
+
+
+class AmountTooLarge(InvalidAmount):
+    code = "amount_too_large"
+
+
+class InvalidPhoneNumber(InvalidInput):
+    code = "invalid_phone"
+
+
+class InvalidPinFormat(InvalidInput):
+    code = "invalid_pin_format"
+
+
+class WeakPin(InvalidPinFormat):
+    code = "weak_pin"
+
+
+class InvalidName(InvalidInput):
+    code = "invalid_name"
+
+
+class UnsupportedLanguage(InvalidInput):
+    code = "unsupported_language"
+
+
+class InvalidPrice(InvalidInput):
+    code = "invalid_price"
+
+
+class InvalidCluster(InvalidInput):
+    code = "invalid_cluster"
+
+
+class SelfTrade(InvalidInput):
+    code = "self_trade"
+
+
+class BatchTooLarge(InvalidInput):
+    code = "batch_too_large"
+
+
+# --- not found / conflicts --------------------------------------------------
+
+
+class NotFound(EnerlectraError):
+    code = "not_found"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+class CounterpartyNotFound(NotFound):
+    code = "counterparty_not_found"
+
+
+class ClusterNotFound(NotFound):
+    code = "cluster_not_found"
+
+
+class Conflict(EnerlectraError):
+    code = "conflict"
+
+
+class AlreadyRegistered(Conflict):
+    code = "already_registered"
+
+
+class ClusterExists(Conflict):
+    code = "cluster_exists"
+
+
+class IdempotencyConflict(Conflict):
+    """The same operation id was used before with different details."""
+
+    code = "idempotency_conflict"
+
+
+# --- refusals by the rules ---------------------------------------------------
+
+
+class Refused(EnerlectraError):
+    code = "refused"
+
+
+class InsufficientFunds(Refused):
+    code = "insufficient_funds"
+
+
+class InsufficientEnergy(Refused):
+    code = "insufficient_energy"
+
+
+class CounterpartyInsufficientFunds(Refused):
+    """The buyer in a seller-initiated trade cannot pay."""
+
+    code = "counterparty_insufficient_funds"
+
+
+class ClusterCapacityShort(Refused):
+    code = "cluster_capacity_short"
+
+
+class WrongPin(Refused):
+    code = "wrong_pin"
+
+
+class PinLocked(Refused):
+    code = "pin_locked"
+
+
+class LedgerRejected(Refused):
+    """A ledger rule refused a transfer the service did not expect to fail."""
+
+    code = "ledger_rejected"
+
+
+# --- integrity --------------------------------------------------------------
+
+
+class IntegrityError(EnerlectraError):
+    """Stored data contradicts itself (e.g. a broken hash chain)."""
+
+    code = "integrity"

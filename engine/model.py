@@ -1,0 +1,97 @@
+"""Domain records other than the ledger's: users, clusters, outbox messages."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Language(enum.StrEnum):
+    ENGLISH = "en"
+    NYANJA = "ny"
+    BEMBA = "bem"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    phone: str  # E.164, e.g. +260977123456
+    name: str
+    language: Language
+    pin_hash: str = field(repr=False)
+    pin_failures: int = 0
+    pin_locked_until: int = 0  # microseconds since the epoch; 0 = not locked
+    created_at: int = 0
+
+    @property
+    def zmw_account_id(self) -> str:
+        return user_account_id(self.id, "ZMW")
+
+    @property
+    def kwh_account_id(self) -> str:
+        return user_account_id(self.id, "KWH")
+
+
+def user_account_id(user_id: int, ledger: str) -> str:
+    return f"user:{user_id}:{ledger}"
+
+
+class ClusterKind(enum.StrEnum):
+    MICRO = "micro"  # 10-25 households sharing one installation
+    NEIGHBOURHOOD = "neighbourhood"  # 50-100 prosumers
+    INDUSTRIAL = "industrial"  # small solar farms, mines, co-ops
+    SUPPLY = "supply"  # equipment suppliers selling surplus
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    id: str  # a short slug, e.g. "lsk-kabulonga"
+    name: str
+    kind: ClusterKind
+    region: str
+    capacity_wh: int  # nameplate energy a full generation cycle adds to the pool
+    price_ngwee_per_kwh: int
+    created_at: int = 0
+
+    @property
+    def pool_account_id(self) -> str:
+        return f"cluster:{self.id}:pool"
+
+    @property
+    def treasury_account_id(self) -> str:
+        return f"cluster:{self.id}:treasury"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """An SMS to send, written in the same transaction as what it reports.
+
+    The text is rendered at delivery from ``template`` in the recipient's
+    language, so the engine never holds message catalogs.
+    """
+
+    dedupe_key: str
+    recipient: str
+    language: Language
+    template: str
+    params: dict[str, str | int]
+    created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    message: OutboxMessage
+    status: OutboxStatus
+    attempts: int = 0
+    next_attempt_at: int = 0
+    last_error: str = ""
+    provider_ref: str = ""

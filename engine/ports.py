@@ -1,0 +1,152 @@
+"""Storage ports: what the engine needs from a database, as Protocols.
+
+``storage/sqlite.py`` and ``storage/postgres.py`` implement them and pass one
+shared contract test suite. Every write happens inside :meth:`Store.atomic`,
+which gives the callback a :class:`Transaction`: everything it does commits
+together or not at all (a raised exception rolls back), so a refused
+operation can never leave a partial write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
+
+from engine.ledger.model import (
+    Account,
+    CreateAccountResult,
+    CreateTransferResult,
+    PendingStatus,
+    Transfer,
+    TransferRecord,
+)
+from engine.model import Cluster, Language, OutboxMessage, OutboxRow, User
+
+T = TypeVar("T")
+
+
+class LedgerReader(Protocol):
+    async def lookup_accounts(self, ids: Sequence[str]) -> dict[str, Account]:
+        """The accounts that exist among ``ids``."""
+        ...
+
+    async def lookup_transfers(self, ids: Sequence[str]) -> dict[str, TransferRecord]:
+        """The applied transfers that exist among ``ids``."""
+        ...
+
+    async def pending_statuses(self, ids: Sequence[str]) -> dict[str, PendingStatus]:
+        """Current status of the pending transfers among ``ids``."""
+        ...
+
+    async def account_transfers(
+        self, account_ids: Sequence[str], *, limit: int, before_seq: int | None = None
+    ) -> list[TransferRecord]:
+        """Transfers touching any of ``account_ids``, newest first, before ``before_seq``."""
+        ...
+
+    async def sum_transfers(
+        self,
+        *,
+        codes: Sequence[int],
+        debit_account_id: str | None = None,
+        credit_account_id: str | None = None,
+    ) -> int:
+        """Total amount of transfers with one of ``codes`` (optionally on one side of one account)."""
+        ...
+
+    async def chain_entries(self, *, after_seq: int, limit: int) -> list[TransferRecord]:
+        """Applied transfers in chain order, ``seq > after_seq``."""
+        ...
+
+    async def chain_head(self) -> tuple[int, str]:
+        """The last sequence number and hash the store recorded as the chain's head."""
+        ...
+
+    async def list_accounts(self, *, after_id: str = "", limit: int = 1000) -> list[Account]:
+        """Accounts in id order, for audits."""
+        ...
+
+
+class LedgerWriter(LedgerReader, Protocol):
+    async def create_accounts(self, accounts: Sequence[Account]) -> list[CreateAccountResult]: ...
+
+    async def create_transfers(self, transfers: Sequence[Transfer]) -> list[CreateTransferResult]:
+        """Apply a batch (linked chains all-or-nothing); one result per transfer."""
+        ...
+
+    async def expire_pending_transfers(self, *, limit: int = 1000) -> int:
+        """Release pending transfers whose timeout has passed; returns how many."""
+        ...
+
+
+class UserReader(Protocol):
+    async def user_by_phone(self, phone: str) -> User | None: ...
+
+    async def user_by_id(self, user_id: int) -> User | None: ...
+
+    async def list_users(self, *, limit: int, offset: int = 0) -> list[User]: ...
+
+    async def count_users(self) -> int: ...
+
+    async def count_users_by_language(self) -> dict[Language, int]: ...
+
+
+class UserWriter(UserReader, Protocol):
+    async def insert_user(self, *, phone: str, name: str, language: Language, pin_hash: str) -> User:
+        """Raises :class:`engine.errors.AlreadyRegistered` if the phone is taken."""
+        ...
+
+    async def update_user(self, user: User) -> None:
+        """Persist name, language, PIN hash and PIN-failure state."""
+        ...
+
+
+class ClusterReader(Protocol):
+    async def cluster_by_id(self, cluster_id: str) -> Cluster | None: ...
+
+    async def list_clusters(self, *, region: str | None = None) -> list[Cluster]: ...
+
+    async def cluster_regions(self) -> list[str]: ...
+
+
+class ClusterWriter(ClusterReader, Protocol):
+    async def insert_cluster(self, cluster: Cluster) -> Cluster:
+        """Raises :class:`engine.errors.ClusterExists` if the id is taken."""
+        ...
+
+
+class OutboxReader(Protocol):
+    async def list_outbox(self, *, recipient: str | None = None, limit: int = 50) -> list[OutboxRow]:
+        """Newest first."""
+        ...
+
+
+class OutboxWriter(OutboxReader, Protocol):
+    async def add_outbox(self, messages: Sequence[OutboxMessage]) -> int:
+        """Queue messages; a ``dedupe_key`` already queued is skipped. Returns rows added."""
+        ...
+
+
+class Transaction(LedgerWriter, UserWriter, ClusterWriter, OutboxWriter, Protocol):
+    """Everything a unit of work may read and write, all in one database transaction."""
+
+
+class Store(LedgerWriter, UserReader, ClusterReader, OutboxReader, Protocol):
+    """A database. Reads outside :meth:`atomic` see committed data only.
+
+    The ledger write methods on the store itself each run in their own
+    transaction; use :meth:`atomic` to combine writes.
+    """
+
+    backend: str
+
+    async def atomic(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        """Run ``work`` in one write transaction; commit if it returns, roll back if it raises.
+
+        A backend may run ``work`` again after a transient conflict (deadlock,
+        serialization failure), so ``work`` must not have side effects outside
+        the transaction.
+        """
+        ...
+
+    async def close(self) -> None: ...

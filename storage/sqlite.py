@@ -1,0 +1,377 @@
+"""SQLite adapter: the embedded default.
+
+Durability and isolation: WAL journal, ``synchronous=FULL`` (a commit is on
+disk before it is acknowledged), ``BEGIN IMMEDIATE`` for every write
+transaction (writers queue up front instead of failing at commit), foreign
+keys on, and a busy timeout so several processes can share one file.
+
+One connection writes (an asyncio lock hands it to one unit of work at a
+time); another serves reads, which WAL lets run beside a writer. ``BEGIN``
+and ``COMMIT`` run in a one-thread executor, so the event loop never waits on
+the fsync or on another process's write lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engine.clock import Clock
+from engine.errors import AlreadyRegistered, ClusterExists
+from engine.ledger.model import (
+    Account,
+    CreateAccountResult,
+    CreateTransferResult,
+    PendingStatus,
+    Transfer,
+    TransferRecord,
+)
+from engine.model import Cluster, Language, OutboxMessage, OutboxRow, User
+from engine.ports import Transaction
+from storage.ledger_ops import LedgerTransactionBase
+from storage.migrations import pending_migrations
+from storage.rows import (
+    ACCOUNT_COLUMNS,
+    CLUSTER_COLUMNS,
+    OUTBOX_COLUMNS,
+    TRANSFER_COLUMNS,
+    USER_COLUMNS,
+    account_from_row,
+    account_values,
+    cluster_from_row,
+    cluster_values,
+    outbox_from_row,
+    outbox_params_json,
+    transfer_from_row,
+    transfer_values,
+    user_from_row,
+)
+
+T = TypeVar("T")
+BUSY_TIMEOUT_MS = 10_000
+# SQLite's limit on bound parameters is 32766 on current builds; stay well below.
+_CHUNK = 500
+
+
+def sqlite_path(url: str) -> str:
+    """``sqlite:///var/db.sqlite`` -> ``var/db.sqlite``; ``sqlite:////tmp/x`` -> ``/tmp/x``."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError("SQLite URLs look like sqlite:///relative/path or sqlite:////absolute/path")
+    return url[len("sqlite:///") :]
+
+
+def connect(path: str) -> sqlite3.Connection:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+class SqliteQueries:
+    """Read queries, shared by the store (read connection) and transactions (write connection)."""
+
+    _conn: sqlite3.Connection
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def _by_ids(self, columns: str, table: str, ids: Sequence[str]) -> list[Any]:
+        rows: list[Any] = []
+        for part in _chunks(list(ids)):
+            rows += self._all(f"SELECT {columns} FROM {table} WHERE id IN ({_marks(len(part))})", part)
+        return rows
+
+    async def lookup_accounts(self, ids: Sequence[str]) -> dict[str, Account]:
+        return {r[0]: account_from_row(r) for r in self._by_ids(ACCOUNT_COLUMNS, "accounts", ids)}
+
+    async def lookup_transfers(self, ids: Sequence[str]) -> dict[str, TransferRecord]:
+        return {r[1]: transfer_from_row(r) for r in self._by_ids(TRANSFER_COLUMNS, "transfers", ids)}
+
+    async def pending_statuses(self, ids: Sequence[str]) -> dict[str, PendingStatus]:
+        return {r[0]: PendingStatus(r[1]) for r in self._by_ids("id, status", "pending_transfers", ids)}
+
+    async def account_transfers(
+        self, account_ids: Sequence[str], *, limit: int, before_seq: int | None = None
+    ) -> list[TransferRecord]:
+        before = before_seq if before_seq is not None else 2**62
+        marks = _marks(len(account_ids))
+        # A UNION of the two indexed sides beats one OR scan on large tables.
+        sql = (
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE seq IN ("
+            f"SELECT seq FROM transfers WHERE debit_account_id IN ({marks}) AND seq < ? "
+            f"UNION SELECT seq FROM transfers WHERE credit_account_id IN ({marks}) AND seq < ?) "
+            "ORDER BY seq DESC LIMIT ?"
+        )
+        params = [*account_ids, before, *account_ids, before, limit]
+        return [transfer_from_row(r) for r in self._all(sql, params)]
+
+    async def sum_transfers(
+        self,
+        *,
+        codes: Sequence[int],
+        debit_account_id: str | None = None,
+        credit_account_id: str | None = None,
+    ) -> int:
+        sql = f"SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE code IN ({_marks(len(codes))})"
+        params: list[Any] = list(codes)
+        if debit_account_id is not None:
+            sql += " AND debit_account_id = ?"
+            params.append(debit_account_id)
+        if credit_account_id is not None:
+            sql += " AND credit_account_id = ?"
+            params.append(credit_account_id)
+        return int(self._all(sql, params)[0][0])
+
+    async def chain_entries(self, *, after_seq: int, limit: int) -> list[TransferRecord]:
+        rows = self._all(
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        )
+        return [transfer_from_row(r) for r in rows]
+
+    async def chain_head(self) -> tuple[int, str]:
+        seq, hash_ = self._all("SELECT seq, hash FROM ledger_chain_head WHERE singleton = 1")[0]
+        return int(seq), str(hash_)
+
+    async def list_accounts(self, *, after_id: str = "", limit: int = 1000) -> list[Account]:
+        rows = self._all(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        return [account_from_row(r) for r in rows]
+
+    async def user_by_phone(self, phone: str) -> User | None:
+        rows = self._all(f"SELECT {USER_COLUMNS} FROM users WHERE phone = ?", (phone,))
+        return user_from_row(rows[0]) if rows else None
+
+    async def user_by_id(self, user_id: int) -> User | None:
+        rows = self._all(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+        return user_from_row(rows[0]) if rows else None
+
+    async def list_users(self, *, limit: int, offset: int = 0) -> list[User]:
+        rows = self._all(f"SELECT {USER_COLUMNS} FROM users ORDER BY id LIMIT ? OFFSET ?", (limit, offset))
+        return [user_from_row(r) for r in rows]
+
+    async def count_users(self) -> int:
+        return int(self._all("SELECT COUNT(*) FROM users")[0][0])
+
+    async def count_users_by_language(self) -> dict[Language, int]:
+        rows = self._all("SELECT language, COUNT(*) FROM users GROUP BY language")
+        return {Language(r[0]): int(r[1]) for r in rows}
+
+    async def cluster_by_id(self, cluster_id: str) -> Cluster | None:
+        rows = self._all(f"SELECT {CLUSTER_COLUMNS} FROM clusters WHERE id = ?", (cluster_id,))
+        return cluster_from_row(rows[0]) if rows else None
+
+    async def list_clusters(self, *, region: str | None = None) -> list[Cluster]:
+        if region is None:
+            rows = self._all(f"SELECT {CLUSTER_COLUMNS} FROM clusters ORDER BY region, name")
+        else:
+            rows = self._all(f"SELECT {CLUSTER_COLUMNS} FROM clusters WHERE region = ? ORDER BY name", (region,))
+        return [cluster_from_row(r) for r in rows]
+
+    async def cluster_regions(self) -> list[str]:
+        return [r[0] for r in self._all("SELECT DISTINCT region FROM clusters ORDER BY region")]
+
+    async def list_outbox(self, *, recipient: str | None = None, limit: int = 50) -> list[OutboxRow]:
+        if recipient is None:
+            rows = self._all(f"SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._all(
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE recipient = ? ORDER BY id DESC LIMIT ?",
+                (recipient, limit),
+            )
+        return [outbox_from_row(r) for r in rows]
+
+
+class SqliteTransaction(SqliteQueries, LedgerTransactionBase):
+    """One ``BEGIN IMMEDIATE`` transaction on the write connection."""
+
+    def __init__(self, conn: sqlite3.Connection, clock: Clock, max_batch: int) -> None:
+        self._conn = conn
+        self.clock = clock
+        self.max_batch = max_batch
+
+    # ledger primitives: BEGIN IMMEDIATE already holds the database write lock,
+    # so "locking" accounts is just reading them.
+    async def _fetch_transfers(self, ids: Sequence[str]) -> dict[str, TransferRecord]:
+        return await self.lookup_transfers(ids)
+
+    async def _fetch_pending_statuses(self, ids: Sequence[str]) -> dict[str, PendingStatus]:
+        return await self.pending_statuses(ids)
+
+    async def _lock_accounts(self, sorted_ids: Sequence[str]) -> dict[str, Account]:
+        return await self.lookup_accounts(sorted_ids)
+
+    async def _insert_accounts(self, accounts: Sequence[Account]) -> None:
+        self._conn.executemany(
+            f"INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ({_marks(10)})",
+            [account_values(a) for a in accounts],
+        )
+
+    async def _due_pending_ids(self, now_us: int, limit: int) -> list[str]:
+        rows = self._all(
+            "SELECT id FROM pending_transfers WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+            (now_us, limit),
+        )
+        return [r[0] for r in rows]
+
+    async def _lock_chain_head(self) -> tuple[int, str]:
+        return await self.chain_head()
+
+    async def _append_transfers(self, records: Sequence[TransferRecord], head: tuple[int, str]) -> None:
+        self._conn.executemany(
+            f"INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ({_marks(17)})",
+            [transfer_values(r) for r in records],
+        )
+        self._conn.execute("UPDATE ledger_chain_head SET seq = ?, hash = ? WHERE singleton = 1", head)
+
+    async def _update_balances(self, accounts: Iterable[Account]) -> None:
+        self._conn.executemany(
+            "UPDATE accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ? "
+            "WHERE id = ?",
+            [(a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted, a.id) for a in accounts],
+        )
+
+    async def _insert_pendings(self, rows: Sequence[tuple[str, PendingStatus, int | None]]) -> None:
+        self._conn.executemany(
+            "INSERT INTO pending_transfers (id, status, expires_at) VALUES (?, ?, ?)",
+            [(i, str(s), e) for i, s, e in rows],
+        )
+
+    async def _update_pending_statuses(self, rows: Sequence[tuple[str, PendingStatus]]) -> None:
+        self._conn.executemany("UPDATE pending_transfers SET status = ? WHERE id = ?", [(str(s), i) for i, s in rows])
+
+    # users, clusters, outbox
+    async def insert_user(self, *, phone: str, name: str, language: Language, pin_hash: str) -> User:
+        try:
+            cur = self._conn.execute(
+                "INSERT INTO users (phone, name, language, pin_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                (phone, name, str(language), pin_hash, self.clock.now_us()),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyRegistered("phone already registered", phone=phone) from exc
+        user = await self.user_by_id(int(cur.lastrowid or 0))
+        assert user is not None
+        return user
+
+    async def update_user(self, user: User) -> None:
+        self._conn.execute(
+            "UPDATE users SET name = ?, language = ?, pin_hash = ?, pin_failures = ?, pin_locked_until = ? "
+            "WHERE id = ?",
+            (user.name, str(user.language), user.pin_hash, user.pin_failures, user.pin_locked_until, user.id),
+        )
+
+    async def insert_cluster(self, cluster: Cluster) -> Cluster:
+        try:
+            self._conn.execute(
+                f"INSERT INTO clusters ({CLUSTER_COLUMNS}) VALUES ({_marks(7)})", cluster_values(cluster)
+            )
+        except sqlite3.IntegrityError as exc:
+            raise ClusterExists("cluster exists", cluster_id=cluster.id) from exc
+        return cluster
+
+    async def add_outbox(self, messages: Sequence[OutboxMessage]) -> int:
+        now = self.clock.now_us()
+        before = self._conn.total_changes
+        self._conn.executemany(
+            "INSERT INTO outbox (dedupe_key, recipient, language, template, params, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+            [
+                (m.dedupe_key, m.recipient, str(m.language), m.template, outbox_params_json(m), now, now)
+                for m in messages
+            ],
+        )
+        return self._conn.total_changes - before
+
+
+class SqliteStore(SqliteQueries):
+    backend = "sqlite"
+
+    def __init__(self, path: str, *, clock: Clock, max_batch: int) -> None:
+        self.path = path
+        self.clock = clock
+        self.max_batch = max_batch
+        self._writer = connect(path)
+        self._conn = connect(path)  # reads
+        self._write_lock = asyncio.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str, *, clock: Clock, max_batch: int, migrate: bool = False) -> SqliteStore:
+        store = cls(path, clock=clock, max_batch=max_batch)
+        if migrate:
+            await store.migrate()
+        return store
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; returns the names applied."""
+        async with self._write_lock:
+            self._writer.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+            )
+            applied = {r[0]: r[1] for r in self._writer.execute("SELECT version, checksum FROM schema_migrations")}
+            done = []
+            for m in pending_migrations("sqlite", applied):
+                script = (
+                    "BEGIN IMMEDIATE;\n"
+                    f"{m.sql}\n"
+                    "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
+                    f"VALUES ({m.version}, '{m.name}', '{m.checksum}', {self.clock.now_us()});\n"
+                    "COMMIT;"
+                )
+                try:
+                    await self._run(self._writer.executescript, script)
+                except BaseException:
+                    if self._writer.in_transaction:
+                        self._writer.execute("ROLLBACK")
+                    raise
+                done.append(f"{m.version:04d}_{m.name}")
+            return done
+
+    async def atomic(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        async with self._write_lock:
+            await self._run(self._writer.execute, "BEGIN IMMEDIATE")
+            try:
+                result = await work(SqliteTransaction(self._writer, self.clock, self.max_batch))
+                await self._run(self._writer.execute, "COMMIT")
+            except BaseException:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                raise
+            return result
+
+    async def create_accounts(self, accounts: Sequence[Account]) -> list[CreateAccountResult]:
+        return await self.atomic(lambda tx: tx.create_accounts(accounts))
+
+    async def create_transfers(self, transfers: Sequence[Transfer]) -> list[CreateTransferResult]:
+        return await self.atomic(lambda tx: tx.create_transfers(transfers))
+
+    async def expire_pending_transfers(self, *, limit: int = 1000) -> int:
+        return await self.atomic(lambda tx: tx.expire_pending_transfers(limit=limit))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        async with self._write_lock:
+            self._writer.close()
+            self._conn.close()
+        self._executor.shutdown(wait=True)
