@@ -75,6 +75,12 @@ class InvalidPrice(InvalidInput):
     code = "invalid_price"
 
 
+class AmountTooSmall(InvalidAmount):
+    """Too little to be worth a ngwee at the going price."""
+
+    code = "amount_too_small"
+
+
 class InvalidCluster(InvalidInput):
     code = "invalid_cluster"
 
@@ -139,10 +145,10 @@ class InsufficientEnergy(Refused):
     code = "insufficient_energy"
 
 
-class CounterpartyInsufficientFunds(Refused):
+class BuyerInsufficientFunds(Refused):
     """The buyer in a seller-initiated trade cannot pay."""
 
-    code = "counterparty_insufficient_funds"
+    code = "buyer_insufficient_funds"
 
 
 class ClusterCapacityShort(Refused):

@@ -97,8 +97,15 @@ class UserWriter(UserReader, Protocol):
         ...
 
     async def update_user(self, user: User) -> None:
-        """Persist name, language, PIN hash and PIN-failure state."""
+        """Persist name, language and PIN hash (never the PIN-failure counters)."""
         ...
+
+    async def register_pin_failure(self, user_id: int, *, max_failures: int, lock_until: int) -> User:
+        """Atomically count a wrong PIN; the failure that reaches ``max_failures``
+        sets ``pin_locked_until = lock_until`` and restarts the count."""
+        ...
+
+    async def reset_pin_failures(self, user_id: int) -> None: ...
 
 
 class ClusterReader(Protocol):

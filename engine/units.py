@@ -49,7 +49,7 @@ def _parse_scaled(text: str, decimals: int, *, allow_zero: bool, limit: int) -> 
     frac = match.group("frac") or ""
     if len(frac) > decimals:
         raise TooManyDecimals("too many decimals", text=text, decimals=decimals)
-    value = int(match.group("int")) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
+    value: int = int(match.group("int")) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
     if value == 0 and not allow_zero:
         raise AmountNotPositive("amount must be positive", text=text)
     if value > limit:

@@ -269,10 +269,25 @@ class SqliteTransaction(SqliteQueries, LedgerTransactionBase):
 
     async def update_user(self, user: User) -> None:
         self._conn.execute(
-            "UPDATE users SET name = ?, language = ?, pin_hash = ?, pin_failures = ?, pin_locked_until = ? "
-            "WHERE id = ?",
-            (user.name, str(user.language), user.pin_hash, user.pin_failures, user.pin_locked_until, user.id),
+            "UPDATE users SET name = ?, language = ?, pin_hash = ? WHERE id = ?",
+            (user.name, str(user.language), user.pin_hash, user.id),
         )
+
+    async def register_pin_failure(self, user_id: int, *, max_failures: int, lock_until: int) -> User:
+        # In SET, column names on the right are the row's old values.
+        self._conn.execute(
+            "UPDATE users SET "
+            "pin_failures = CASE WHEN pin_failures + 1 >= ? THEN 0 ELSE pin_failures + 1 END, "
+            "pin_locked_until = CASE WHEN pin_failures + 1 >= ? THEN ? ELSE pin_locked_until END "
+            "WHERE id = ?",
+            (max_failures, max_failures, lock_until, user_id),
+        )
+        user = await self.user_by_id(user_id)
+        assert user is not None
+        return user
+
+    async def reset_pin_failures(self, user_id: int) -> None:
+        self._conn.execute("UPDATE users SET pin_failures = 0 WHERE id = ? AND pin_failures <> 0", (user_id,))
 
     async def insert_cluster(self, cluster: Cluster) -> Cluster:
         try:

@@ -67,6 +67,14 @@ class TransferCode(enum.IntEnum):
     MONEY_TRANSFER = 32
     EXPIRY = 90  # a pending reservation released by its timeout
 
+    @classmethod
+    def label(cls, code: int) -> str:
+        """A readable name for any stored code, known or not."""
+        try:
+            return cls(code).name.lower()
+        except ValueError:
+            return f"code_{code}"
+
 
 class PendingStatus(enum.StrEnum):
     PENDING = "pending"

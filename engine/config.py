@@ -1,0 +1,23 @@
+"""Business settings the engine needs, as a plain value (built by ussd_server.settings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    # Secret mixed into every PIN hash; a stolen database alone cannot be brute-forced.
+    pin_pepper: bytes = field(repr=False, default=b"dev-only-pepper")
+    # scrypt cost as log2(N); 14 is ~16 MiB and tens of milliseconds per check.
+    pin_kdf_log2_n: int = 14
+    pin_max_failures: int = 3
+    pin_lock_seconds: int = 30 * 60
+    starting_credit_ngwee: int = 500  # K5.00 from the promotions account
+    platform_price_ngwee_per_kwh: int = 120  # the spec's K1.20 per kWh
+    trade_fee_bps: int = 0  # platform fee on P2P trades, paid by the buyer
+    carbon_g_per_kwh: int = 800  # spec: 0.8 kg CO2 displaced per renewable kWh (diesel-like)
+    tree_g_co2: int = 60_000  # one tree seedling grown for 10 years
+    car_g_co2_per_mile: int = 400
+    max_batch: int = 1000
+    history_page_size: int = 5

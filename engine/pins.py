@@ -1,0 +1,58 @@
+"""PIN hashing: scrypt over an HMAC of the PIN with a server-side pepper.
+
+A 4-digit PIN has only 10,000 values, so a slow KDF alone cannot protect a
+leaked database; the pepper (kept out of the database, in settings) does.
+The hash string records its parameters, so the cost can be raised later
+without invalidating existing PINs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import secrets
+
+from engine.errors import InvalidPinFormat, WeakPin
+
+PIN_LENGTH = 4
+_SCHEME = "scrypt"
+
+
+def validate_pin(pin: str) -> str:
+    """Return the PIN if it is 4 digits and not trivially guessable."""
+    if len(pin) != PIN_LENGTH or not pin.isascii() or not pin.isdigit():
+        raise InvalidPinFormat("PIN must be 4 digits")
+    digits = [int(c) for c in pin]
+    steps = {b - a for a, b in itertools.pairwise(digits)}
+    if steps in ({0}, {1}, {-1}):
+        raise WeakPin("PIN too easy to guess")
+    return pin
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _derive(pin: str, pepper: bytes, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
+    peppered = hmac.new(pepper, pin.encode(), hashlib.sha256).digest()
+    return hashlib.scrypt(peppered, salt=salt, n=2**log2_n, r=r, p=p, maxmem=256 * 1024 * 1024, dklen=32)
+
+
+def hash_pin(pin: str, *, pepper: bytes, log2_n: int = 14) -> str:
+    salt = secrets.token_bytes(16)
+    r, p = 8, 1
+    key = _derive(pin, pepper, salt, log2_n, r, p)
+    return f"{_SCHEME}${log2_n}${r}${p}${_b64(salt)}${_b64(key)}"
+
+
+def check_pin(pin: str, stored: str, *, pepper: bytes) -> bool:
+    try:
+        scheme, log2_n, r, p, salt, key = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != _SCHEME:
+        return False
+    candidate = _derive(pin, pepper, base64.b64decode(salt), int(log2_n), int(r), int(p))
+    return hmac.compare_digest(candidate, base64.b64decode(key))

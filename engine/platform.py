@@ -1,0 +1,36 @@
+"""One object that wires the engine's services over a store (built once per process)."""
+
+from __future__ import annotations
+
+from engine.accounts import ensure_system_accounts
+from engine.carbon import CarbonService
+from engine.clock import Clock, SystemClock
+from engine.clusters import ClusterService
+from engine.config import EngineConfig
+from engine.ledger.verify import VerifyReport, verify_ledger
+from engine.ports import Store
+from engine.trading import TradingService
+from engine.users import UserService
+from engine.wallet import WalletService
+
+
+class Platform:
+    def __init__(self, store: Store, config: EngineConfig, clock: Clock | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.users = UserService(store, config, self.clock)
+        self.wallet = WalletService(store, config)
+        self.trading = TradingService(store, config)
+        self.clusters = ClusterService(store, config, self.clock)
+        self.carbon = CarbonService(store, config)
+
+    async def bootstrap(self) -> None:
+        """Create the platform's system accounts if they are missing (idempotent)."""
+        await ensure_system_accounts(self.store)
+
+    async def verify_ledger(self) -> VerifyReport:
+        return await verify_ledger(self.store)
+
+    async def expire_reservations(self, *, limit: int = 1000) -> int:
+        return await self.store.expire_pending_transfers(limit=limit)

@@ -1,0 +1,172 @@
+"""``enerlectra``: the management command line.
+
+enerlectra db migrate            apply database migrations
+enerlectra ledger verify         recompute the hash chain and balances (exit 1 on any break)
+enerlectra ledger expire         release pending transfers whose timeout passed
+enerlectra demo seed             load demo clusters and users (idempotent)
+enerlectra user show PHONE       one user's profile, balances and last transactions
+enerlectra user list             users, oldest first
+enerlectra stats                 users, clusters and platform carbon savings
+enerlectra serve                 run the HTTP server
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from engine.carbon import format_kg, format_tenths
+from engine.errors import EnerlectraError
+from engine.ledger.model import Ledger, TransferCode
+from engine.phones import local_format
+from engine.platform import Platform
+from engine.references import format_reference
+from engine.units import format_energy, format_money, format_price
+from ussd_server.bootstrap import open_platform
+from ussd_server.phones import parse_zambian_mobile
+from ussd_server.settings import Settings, SettingsError
+
+Command = Callable[[Platform, argparse.Namespace], Awaitable[int]]
+
+
+def _when(us: int) -> str:
+    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+async def cmd_verify(platform: Platform, _args: argparse.Namespace) -> int:
+    report = await platform.verify_ledger()
+    if report.ok:
+        print(f"ledger OK: {report.entries} entries, {report.accounts} accounts, chain and balances verified")
+        return 0
+    if report.first_bad_seq is not None:
+        print(f"ledger BROKEN: first bad entry seq={report.first_bad_seq} id={report.first_bad_id!r}")
+    else:
+        print("ledger BROKEN")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return 1
+
+
+async def cmd_expire(platform: Platform, _args: argparse.Namespace) -> int:
+    print(f"released {await platform.expire_reservations()} expired reservations")
+    return 0
+
+
+async def cmd_seed(platform: Platform, _args: argparse.Namespace) -> int:
+    from ussd_server.demo import DEMO_PIN, seed_demo
+
+    made = await seed_demo(platform)
+    print(f"demo data ready: {made['clusters']} new clusters, {made['users']} new users (demo PIN {DEMO_PIN})")
+    return 0
+
+
+async def cmd_user_show(platform: Platform, args: argparse.Namespace) -> int:
+    user = await platform.users.get(parse_zambian_mobile(args.phone))
+    balances = await platform.wallet.balances(user)
+    carbon = await platform.carbon.for_user(user)
+    print(f"{user.name}  {user.phone} ({local_format(user.phone)})  language={user.language}  id={user.id}")
+    print(f"  registered {_when(user.created_at)}; PIN failures {user.pin_failures}", end="")
+    print(f"; locked until {_when(user.pin_locked_until)}" if user.pin_locked_until > platform.clock.now_us() else "")
+    print(f"  balance {format_money(balances.ngwee)}  energy {format_energy(balances.wh)}")
+    print(f"  carbon saved {format_kg(carbon.co2_grams)} CO2 ({format_tenths(carbon.trees_tenths)} trees)")
+    page = await platform.wallet.history(user, limit=args.history)
+    for e in page.entries:
+        amount = format_money(e.amount) if e.ledger is Ledger.ZMW else format_energy(e.amount)
+        code = TransferCode.label(e.code)
+        print(f"  {_when(e.timestamp)}  {format_reference(e.reference):12} {code:18} {amount:>14}")
+    return 0
+
+
+async def cmd_user_list(platform: Platform, args: argparse.Namespace) -> int:
+    for user in await platform.users.list(limit=args.limit, offset=args.offset):
+        print(f"{user.id:>6}  {user.phone}  {user.language:3}  {user.name}")
+    counts = await platform.users.counts()
+    print(f"{counts['total']} users: " + ", ".join(f"{k}={v}" for k, v in counts.items() if k != "total"))
+    return 0
+
+
+async def cmd_stats(platform: Platform, _args: argparse.Namespace) -> int:
+    counts = await platform.users.counts()
+    carbon = await platform.carbon.platform()
+    print(f"users: {counts['total']}")
+    for view in await platform.clusters.list():
+        c = view.cluster
+        print(
+            f"cluster {c.id:24} {c.region:11} {c.kind:13} {format_price(c.price_ngwee_per_kwh):>12}"
+            f"  available {format_energy(view.available_wh)} of {format_energy(c.capacity_wh)}"
+        )
+    print(
+        f"renewable energy delivered {format_energy(carbon.renewable_wh)}: {format_kg(carbon.co2_grams)} CO2 saved"
+        f" = {format_tenths(carbon.trees_tenths)} trees, {carbon.car_km:,} km of driving"
+    )
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="enerlectra", description="Enerlectra management commands")
+    sub = parser.add_subparsers(dest="group", required=True)
+    db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
+    db.add_parser("migrate", help="apply migrations")
+    ledger = sub.add_parser("ledger", help="ledger audits").add_subparsers(dest="action", required=True)
+    ledger.add_parser("verify", help="verify hash chain and balances")
+    ledger.add_parser("expire", help="release expired reservations")
+    demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="action", required=True)
+    demo.add_parser("seed", help="load demo clusters and users")
+    user = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
+    show = user.add_parser("show", help="show one user")
+    show.add_argument("phone")
+    show.add_argument("--history", type=int, default=10)
+    listing = user.add_parser("list", help="list users")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--offset", type=int, default=0)
+    sub.add_parser("stats", help="platform statistics")
+    sub.add_parser("serve", help="run the HTTP server")
+    return parser
+
+
+COMMANDS: dict[tuple[str, str | None], Command] = {
+    ("ledger", "verify"): cmd_verify,
+    ("ledger", "expire"): cmd_expire,
+    ("demo", "seed"): cmd_seed,
+    ("user", "show"): cmd_user_show,
+    ("user", "list"): cmd_user_list,
+    ("stats", None): cmd_stats,
+}
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    migrate = (args.group, getattr(args, "action", None)) == ("db", "migrate")
+    platform = await open_platform(settings, migrate=migrate)
+    try:
+        if migrate:
+            print(f"database migrated ({platform.store.backend})")
+            return 0
+        return await COMMANDS[(args.group, getattr(args, "action", None))](platform, args)
+    finally:
+        await platform.store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.group == "serve":
+        from ussd_server.app import serve
+
+        serve(settings)
+        return 0
+    try:
+        return asyncio.run(_run(settings, args))
+    except EnerlectraError as exc:
+        print(f"error [{exc.code}]: {exc.detail}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

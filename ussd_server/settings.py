@@ -1,0 +1,114 @@
+"""The one place that reads the environment.
+
+Every setting has a safe default for development except the PIN pepper,
+which production refuses to run without. Money and energy settings are
+written the way people write them (``STARTING_CREDIT=5.00`` Kwacha) and parsed
+by the units module into integers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.config import EngineConfig
+from engine.errors import InvalidAmount
+from engine.units import parse_money
+
+DEV_PEPPER = "dev-only-pepper-do-not-use-in-production"
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a runnable configuration."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    env: Literal["dev", "production"] = "dev"
+    database_url: str = "sqlite:///var/enerlectra.db"
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    pin_pepper: str = Field(default=DEV_PEPPER, repr=False, min_length=16)
+    pin_kdf_log2_n: int = Field(default=14, ge=10, le=20)
+    pin_max_failures: int = Field(default=3, ge=1, le=10)
+    pin_lock_minutes: int = Field(default=30, ge=1)
+    starting_credit_ngwee: int = Field(default=500, ge=0)
+    platform_price_ngwee_per_kwh: int = Field(default=120, gt=0)
+    trade_fee_bps: int = Field(default=0, ge=0, le=2000)
+    carbon_g_per_kwh: int = Field(default=800, ge=0)
+    tree_g_co2: int = Field(default=60_000, gt=0)
+    car_g_co2_per_mile: int = Field(default=400, gt=0)
+    ledger_max_batch: int = Field(default=1000, ge=1, le=8190)
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.env == "production" and self.pin_pepper == DEV_PEPPER:
+            raise ValueError("PIN_PEPPER must be set to a secret of at least 16 characters in production")
+        return self
+
+    @property
+    def dev_mode(self) -> bool:
+        return self.env == "dev"
+
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(
+            pin_pepper=self.pin_pepper.encode(),
+            pin_kdf_log2_n=self.pin_kdf_log2_n,
+            pin_max_failures=self.pin_max_failures,
+            pin_lock_seconds=self.pin_lock_minutes * 60,
+            starting_credit_ngwee=self.starting_credit_ngwee,
+            platform_price_ngwee_per_kwh=self.platform_price_ngwee_per_kwh,
+            trade_fee_bps=self.trade_fee_bps,
+            carbon_g_per_kwh=self.carbon_g_per_kwh,
+            tree_g_co2=self.tree_g_co2,
+            car_g_co2_per_mile=self.car_g_co2_per_mile,
+            max_batch=self.ledger_max_batch,
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        plain = {
+            "ENERLECTRA_ENV": "env",
+            "DATABASE_URL": "database_url",
+            "REDIS_URL": "redis_url",
+            "HOST": "host",
+            "PORT": "port",
+            "LOG_LEVEL": "log_level",
+            "PIN_PEPPER": "pin_pepper",
+            "PIN_KDF_LOG2_N": "pin_kdf_log2_n",
+            "PIN_MAX_FAILURES": "pin_max_failures",
+            "PIN_LOCK_MINUTES": "pin_lock_minutes",
+            "TRADE_FEE_BPS": "trade_fee_bps",
+            "CARBON_G_PER_KWH": "carbon_g_per_kwh",
+            "TREE_G_CO2": "tree_g_co2",
+            "CAR_G_CO2_PER_MILE": "car_g_co2_per_mile",
+            "LEDGER_MAX_BATCH": "ledger_max_batch",
+        }
+        for var, name in plain.items():
+            if env.get(var):
+                raw[name] = env[var]
+        money = {"STARTING_CREDIT": "starting_credit_ngwee", "PLATFORM_PRICE_PER_KWH": "platform_price_ngwee_per_kwh"}
+        for var, name in money.items():
+            if env.get(var):
+                try:
+                    raw[name] = parse_money(env[var], allow_zero=True)
+                except InvalidAmount as exc:
+                    raise SettingsError(f"{var}={env[var]!r}: {exc.detail} (write Kwacha, e.g. 1.20)") from None
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            names = {v: k for k, v in {**plain, **money}.items()}
+            lines = [
+                f"{names.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'settings'}: {e['msg']}"
+                for e in exc.errors()
+            ]
+            raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
