@@ -47,6 +47,10 @@ class TooManyDecimals(InvalidAmount):
     code = "too_many_decimals"
 
 
+class AmbiguousAmount(InvalidAmount):
+    code = "ambiguous_amount"
+
+
 class AmountTooLarge(InvalidAmount):
     code = "amount_too_large"
 

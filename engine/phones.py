@@ -16,7 +16,7 @@ ZAMBIAN_MOBILE_E164 = re.compile(r"^\+260(?:[59][5-8]|7[5-9])\d{7}$")
 
 
 def require_zambian_mobile(phone: str) -> str:
-    if not ZAMBIAN_MOBILE_E164.match(phone):
+    if not ZAMBIAN_MOBILE_E164.fullmatch(phone):
         raise InvalidPhoneNumber("not a Zambian mobile number in E.164 form", phone=mask_phone(phone))
     return phone
 

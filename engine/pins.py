@@ -9,6 +9,7 @@ without invalidating existing PINs.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import itertools
@@ -48,11 +49,15 @@ def hash_pin(pin: str, *, pepper: bytes, log2_n: int = 14) -> str:
 
 
 def check_pin(pin: str, stored: str, *, pepper: bytes) -> bool:
+    """True if ``pin`` matches ``stored``; a malformed or out-of-range hash never matches."""
     try:
         scheme, log2_n, r, p, salt, key = stored.split("$")
-    except ValueError:
+        cost, block, parallel = int(log2_n), int(r), int(p)
+        salt_bytes, key_bytes = base64.b64decode(salt, validate=True), base64.b64decode(key, validate=True)
+    except (ValueError, binascii.Error):
         return False
-    if scheme != _SCHEME:
+    # Bounds keep a corrupted row from asking for absurd memory or time.
+    if scheme != _SCHEME or not (8 <= cost <= 20 and 1 <= block <= 16 and 1 <= parallel <= 4):
         return False
-    candidate = _derive(pin, pepper, base64.b64decode(salt), int(log2_n), int(r), int(p))
-    return hmac.compare_digest(candidate, base64.b64decode(key))
+    candidate = _derive(pin, pepper, salt_bytes, cost, block, parallel)
+    return hmac.compare_digest(candidate, key_bytes)

@@ -29,6 +29,8 @@ def format_reference(reference: str) -> str:
 
 def normalize_reference(text: str) -> str | None:
     """Accept what a person types back (any case, with or without the dash)."""
+    if not text.isascii():
+        return None
     cleaned = text.strip().upper().replace("-", "").replace(" ", "")
     if len(cleaned) != LENGTH or any(c not in ALPHABET for c in cleaned):
         return None

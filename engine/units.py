@@ -9,8 +9,11 @@ Parsing rules (what a person types on a phone or a CLI):
 - ``12``, ``12.5``, ``12.50``, ``K12.50``, ``ZMW 12.50`` are money; a comma is
   read as the decimal point (``12,50`` == ``12.50``) because many phones offer
   only one of the two.
-- Thousands separators are refused, never guessed: ``1,000`` would be K1.000
-  with three decimals and is rejected as "too many decimals".
+- Thousands separators are refused, never guessed: money ``1,000`` has too
+  many decimals, and energy ``1,000`` (a thousand kWh, or one?) is refused as
+  ambiguous; ``1.000`` is one kWh.
+  Formatted amounts (``K1,234.56``) are for display, not for typing back.
+- Only ASCII digits count; other scripts' digits are refused.
 - More decimals than the unit holds (money: 2, energy: 3) are refused rather
   than rounded, so what is charged is exactly what was typed.
 - Energy accepts an optional ``kWh`` suffix; ``3.5`` means 3.5 kWh = 3500 Wh.
@@ -26,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from engine.errors import AmountNotPositive, AmountTooLarge, InvalidAmount, TooManyDecimals
+from engine.errors import AmbiguousAmount, AmountNotPositive, AmountTooLarge, InvalidAmount, TooManyDecimals
 
 NGWEE_PER_KWACHA = 100
 WH_PER_KWH = 1000
@@ -35,7 +38,8 @@ WH_PER_KWH = 1000
 MAX_NGWEE = 1_000_000_000_000
 MAX_WH = 10_000_000_000_000
 
-_NUMBER = re.compile(r"^(?P<int>\d{1,15})(?:[.,](?P<frac>\d*))?$")
+_NUMBER = re.compile(r"^(?P<int>[0-9]+)(?:(?P<sep>[.,])(?P<frac>[0-9]*))?$")
+_MAX_DIGITS = 15
 _MONEY_PREFIX = re.compile(r"^(?:zmw|zk|k)\s*", re.IGNORECASE)
 _ENERGY_SUFFIX = re.compile(r"\s*kwh$", re.IGNORECASE)
 
@@ -47,6 +51,11 @@ def _parse_scaled(text: str, decimals: int, *, allow_zero: bool, limit: int) -> 
             raise AmountNotPositive("amount must be positive", text=text)
         raise InvalidAmount("not a number", text=text)
     frac = match.group("frac") or ""
+    if len(match.group("int")) > _MAX_DIGITS:
+        raise AmountTooLarge("amount too large", text=text)
+    if decimals >= 3 and match.group("sep") == "," and len(frac) == 3:
+        # "1,000" is a thousand to some and one to others: refuse rather than guess.
+        raise AmbiguousAmount("ambiguous comma: use a point for decimals", text=text)
     if len(frac) > decimals:
         raise TooManyDecimals("too many decimals", text=text, decimals=decimals)
     value: int = int(match.group("int")) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
@@ -122,6 +131,8 @@ def split_proportionally(total: int, weights: Sequence[int]) -> list[int]:
     """
     if total < 0 or any(w < 0 for w in weights):
         raise InvalidAmount("total and weights must not be negative")
+    if total and not weights:
+        raise InvalidAmount("cannot split a positive total over no one")
     weight_sum = sum(weights)
     if weight_sum == 0:
         if total and weights:

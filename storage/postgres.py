@@ -150,6 +150,16 @@ _ACCOUNT_TRANSFERS = (
 )
 
 
+async def _keep_session_state(conn: Any) -> None:
+    """Pool ``reset`` hook: skip asyncpg's default reset query on release.
+
+    The pool still rolls back a transaction left open. The store never changes
+    session state (no SET, LISTEN, cursors or session-level advisory locks), so
+    the default ``RESET ALL; UNLISTEN *; ...`` would only cost a round trip
+    every time a connection goes back to the pool.
+    """
+
+
 @dataclass(slots=True)
 class _BatchWrites:
     """What :meth:`LedgerTransactionBase._persist` asks for, sent as one statement."""
@@ -437,7 +447,7 @@ class PostgresTransaction(PostgresQueries, LedgerTransactionBase):
         rows = [(m.dedupe_key, m.recipient, str(m.language), m.template, outbox_params_json(m)) for m in messages]
         status = await self._db.execute(
             "INSERT INTO outbox (dedupe_key, recipient, language, template, params, created_at, updated_at) "
-            "SELECT k, r, l, t, p::jsonb, $6, $6 "
+            "SELECT k, r, l, t, p::jsonb, $6::bigint, $6::bigint "
             "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) "
             "WITH ORDINALITY AS m (k, r, l, t, p, n) "
             "ORDER BY n ON CONFLICT (dedupe_key) DO NOTHING",
@@ -468,7 +478,7 @@ class PostgresStore(PostgresQueries):
         pool_min_size: int = 1,
         pool_max_size: int = DEFAULT_POOL_MAX_SIZE,
     ) -> PostgresStore:
-        pool = await asyncpg.create_pool(url, min_size=pool_min_size, max_size=pool_max_size)
+        pool = await asyncpg.create_pool(url, min_size=pool_min_size, max_size=pool_max_size, reset=_keep_session_state)
         store = cls(pool, clock=clock, max_batch=max_batch)
         if migrate:
             try:

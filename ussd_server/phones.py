@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
 from engine.errors import InvalidPhoneNumber
 from engine.phones import require_zambian_mobile
 
+_ALLOWED = re.compile(r"[0-9+()\-. ]+")
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 
@@ -17,6 +20,10 @@ def parse_zambian_mobile(text: str) -> str:
     Anything that is not a valid Zambian mobile number raises InvalidPhoneNumber.
     """
     cleaned = text.strip()
+    # phonenumbers maps letters to keypad digits (ABC -> 2); a typo must never
+    # silently become somebody else's number.
+    if not cleaned or not _ALLOWED.fullmatch(cleaned):
+        raise InvalidPhoneNumber("a phone number has digits only")
     if cleaned.startswith("260"):
         cleaned = "+" + cleaned
     try:

@@ -186,14 +186,18 @@ class Transfer:
     reference: str = ""  # the human-friendly reference of the operation
 
     def request_fields(self) -> tuple[object, ...]:
-        """The caller-supplied fields compared for idempotent retries."""
+        """The caller-supplied fields compared for idempotent retries.
+
+        ``LINKED`` is left out: it says how a batch was sent, not what moved, so
+        a chain member can be retried on its own.
+        """
         return (
             self.debit_account_id,
             self.credit_account_id,
             self.amount,
             self.ledger,
             int(self.code),
-            int(self.flags),
+            int(self.flags & ~TransferFlags.LINKED),
             self.pending_id,
             self.timeout_s,
             self.reference,
@@ -231,7 +235,7 @@ class TransferRecord:
             self.request_amount,
             self.request_ledger,
             int(self.code),
-            int(self.flags),
+            int(self.flags & ~TransferFlags.LINKED),
             self.pending_id,
             self.timeout_s,
             self.reference,

@@ -27,7 +27,7 @@ from engine.units import MAX_NGWEE, MAX_WH
 
 R = CreateTransferResult
 MAX_ID_LENGTH = 128
-MAX_AMOUNT = max(MAX_NGWEE, MAX_WH)
+MAX_AMOUNT = {Ledger.ZMW: MAX_NGWEE, Ledger.KWH: MAX_WH}
 _PHASE_FLAGS = TransferFlags.PENDING | TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING
 
 # (account id, debits_pending, debits_posted, credits_pending, credits_posted)
@@ -200,8 +200,6 @@ def _apply_new(t: Transfer, state: _State, now_us: int) -> tuple[CreateTransferR
         return R.PENDING_ID_MUST_BE_EMPTY, None
     if t.amount <= 0:
         return R.AMOUNT_MUST_BE_POSITIVE, None
-    if t.amount > MAX_AMOUNT:
-        return R.AMOUNT_TOO_LARGE, None
     if t.debit_account_id == t.credit_account_id:
         return R.ACCOUNTS_MUST_BE_DIFFERENT, None
     dr = state.accounts.get(t.debit_account_id)
@@ -214,6 +212,8 @@ def _apply_new(t: Transfer, state: _State, now_us: int) -> tuple[CreateTransferR
         return R.ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER, None
     if t.ledger is not None and t.ledger != dr.ledger:
         return R.TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS, None
+    if t.amount > MAX_AMOUNT[dr.ledger]:
+        return R.AMOUNT_TOO_LARGE, None
     if dr.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and (
         dr.debits_pending + dr.debits_posted + t.amount > dr.credits_posted
     ):
@@ -304,8 +304,9 @@ def expire_pendings(due: Iterable[PendingState], *, accounts: Mapping[str, Accou
     """
     state = _State(accounts, {}, {})
     records: list[TransferRecord] = []
-    for live in due:
-        p = live.transfer
+    for listed in due:
+        p = listed.transfer
+        live = state.pendings.get(p.id, listed)  # a pending listed twice is released once
         if live.status is not PendingStatus.PENDING or p.expires_at is None or p.expires_at > now_us:
             continue
         record = TransferRecord(

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.errors import (
+    AmbiguousAmount,
     AmountNotPositive,
     AmountTooLarge,
     EnerlectraError,
@@ -203,7 +204,7 @@ def test_parse_energy_reads_kwh_into_wh(text: str, wh: int) -> None:
     assert parse_energy(text) == wh
 
 
-@pytest.mark.parametrize(("text", "wh"), [("3,5", 3500), ("0,001", 1), ("2,25 kWh", 2250)])
+@pytest.mark.parametrize(("text", "wh"), [("3,5", 3500), ("0,01", 10), ("2,25 kWh", 2250)])
 def test_parse_energy_reads_comma_as_decimal_point(text: str, wh: int) -> None:
     assert parse_energy(text) == wh
 
@@ -280,6 +281,14 @@ def test_amount_errors_share_one_catchable_hierarchy(error: type[InvalidAmount],
     assert issubclass(error, InvalidInput)
     assert issubclass(error, EnerlectraError)
     assert error().message_key == f"error.{code}"
+
+
+@pytest.mark.parametrize("text", ["1,000", "0,001", "12,500 kWh"])
+def test_parse_energy_refuses_a_comma_before_three_digits_as_ambiguous(text: str) -> None:
+    # A thousand kWh or one? Refused, never guessed; "1.000" is one kWh.
+    with pytest.raises(AmbiguousAmount):
+        parse_energy(text)
+    assert parse_energy("1.000") == 1000
 
 
 def test_parse_errors_carry_the_typed_text() -> None:

@@ -1,0 +1,154 @@
+"""The installed ``enerlectra`` command, run the way an operator runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ENERLECTRA = Path(sys.executable).parent / "enerlectra"
+
+
+class Cli:
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "PORT", "ENERLECTRA_ENV"}}
+        self.env = {**env, "DATABASE_URL": f"sqlite:///{db}", "PIN_KDF_LOG2_N": "10"}
+
+    def __call__(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(ENERLECTRA), *args],
+            env={**self.env, **extra_env},
+            cwd=self.db.parent,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"{result.args} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    assert ENERLECTRA.exists(), f"console script not installed at {ENERLECTRA}"
+    cli = Cli(tmp_path_factory.mktemp("cli") / "cli.db")
+    ok(cli("db", "migrate"))
+    ok(cli("demo", "seed"))
+    return cli
+
+
+def test_migrate_twice_succeeds_both_times(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "cli.db")
+    assert "database migrated" in ok(cli("db", "migrate"))
+    assert "database migrated" in ok(cli("db", "migrate"))
+    assert (tmp_path / "cli.db").exists()
+
+
+def test_demo_seed_reports_the_demo_pin(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "cli.db")
+    ok(cli("db", "migrate"))
+    out = ok(cli("demo", "seed"))
+    assert "demo PIN 2580" in out
+    assert "4 new users" in out
+
+
+def test_demo_seed_twice_adds_nothing_the_second_time(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "cli.db")
+    ok(cli("db", "migrate"))
+    ok(cli("demo", "seed"))
+    out = ok(cli("demo", "seed"))
+    assert "0 new clusters, 0 new users" in out
+    assert "ledger OK" in ok(cli("ledger", "verify"))
+
+
+def test_user_show_prints_name_balance_and_history(seeded: Cli) -> None:
+    out = ok(seeded("user", "show", "0977123456"))
+    assert "Mwila Banda" in out
+    assert "+260977123456" in out
+    assert re.search(r"balance K\d+\.\d\d", out), out
+    history = [line for line in out.splitlines() if re.match(r"\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+[2-9A-Z]{5}-", line)]
+    assert len(history) >= 3, f"expected transaction history lines in:\n{out}"
+    assert any("starting_credit" in line and "K5.00" in line for line in history), out
+
+
+def test_user_show_accepts_the_international_form_too(seeded: Cli) -> None:
+    assert "Mwila Banda" in ok(seeded("user", "show", "+260977123456"))
+
+
+def test_user_show_for_an_unknown_number_exits_1_with_a_clean_error(seeded: Cli) -> None:
+    result = seeded("user", "show", "0977000000")
+    assert result.returncode == 1
+    assert "user_not_found" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_user_list_lists_the_four_demo_users(seeded: Cli) -> None:
+    out = ok(seeded("user", "list"))
+    rows = [line for line in out.splitlines() if re.match(r"\s*\d+\s+\+260\d{9}\s", line)]
+    assert len(rows) == 4, out
+    for name in ("Mwila Banda", "Chipo Phiri", "Natasha Mulenga", "Joseph Tembo"):
+        assert name in out
+    assert "4 users" in out
+
+
+def test_stats_lists_clusters_in_every_demo_region(seeded: Cli) -> None:
+    out = ok(seeded("stats"))
+    cluster_lines = [line for line in out.splitlines() if line.startswith("cluster ")]
+    regions = {line.split()[2] for line in cluster_lines}
+    assert {"Lusaka", "Kabwe", "Copperbelt", "Rural"} <= regions, out
+    assert "users: 4" in out
+
+
+def test_ledger_verify_passes_on_an_untouched_database(seeded: Cli) -> None:
+    out = ok(seeded("ledger", "verify"))
+    assert "ledger OK" in out
+
+
+def test_ledger_verify_catches_a_tampered_transfer(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "cli.db")
+    ok(cli("db", "migrate"))
+    ok(cli("demo", "seed"))
+    assert "ledger OK" in ok(cli("ledger", "verify"))
+
+    conn = sqlite3.connect(cli.db)
+    try:
+        conn.execute("DROP TRIGGER transfers_no_update")
+        changed = conn.execute("UPDATE transfers SET amount = amount + 1 WHERE seq = 3").rowcount
+        conn.commit()
+    finally:
+        conn.close()
+    assert changed == 1
+
+    result = cli("ledger", "verify")
+    assert result.returncode == 1, f"tampering went unnoticed:\n{result.stdout}{result.stderr}"
+    assert "seq=3" in result.stdout
+    assert "ledger OK" not in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_the_ledger_refuses_to_update_a_transfer_while_its_trigger_is_in_place(seeded: Cli) -> None:
+    conn = sqlite3.connect(seeded.db)
+    try:
+        with pytest.raises(sqlite3.DatabaseError):
+            conn.execute("UPDATE transfers SET amount = amount + 1 WHERE seq = 3")
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def test_an_invalid_setting_exits_2_naming_the_variable(seeded: Cli) -> None:
+    result = seeded("stats", PORT="abc")
+    assert result.returncode == 2
+    assert "PORT" in result.stderr
+    assert "Traceback" not in result.stderr

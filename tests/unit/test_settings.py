@@ -1,0 +1,140 @@
+"""Settings read from the environment (ussd_server/settings.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.config import EngineConfig
+from ussd_server.settings import Settings, SettingsError
+
+SECRET = "s3cret-pepper-for-tests-only-42"
+
+
+def test_an_empty_environment_gives_runnable_dev_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.env == "dev"
+    assert settings.dev_mode is True
+    assert settings.database_url == "sqlite:///var/enerlectra.db"
+    assert settings.port == 8000
+    assert settings.starting_credit_ngwee == 500
+    assert settings.platform_price_ngwee_per_kwh == 120
+    assert settings.carbon_g_per_kwh == 800
+
+
+def test_empty_variables_count_as_unset() -> None:
+    assert Settings.from_env({"PORT": "", "STARTING_CREDIT": ""}) == Settings.from_env({})
+
+
+def test_plain_variables_are_read() -> None:
+    settings = Settings.from_env(
+        {"DATABASE_URL": "sqlite:////tmp/x.db", "PORT": "8080", "HOST": "0.0.0.0", "TRADE_FEE_BPS": "150"}
+    )
+    assert settings.database_url == "sqlite:////tmp/x.db"
+    assert settings.port == 8080
+    assert settings.host == "0.0.0.0"
+    assert settings.trade_fee_bps == 150
+
+
+@pytest.mark.parametrize(
+    ("text", "ngwee"),
+    [("5.00", 500), ("5", 500), ("K5.00", 500), ("1,20", 120), ("1.2", 120), ("0.05", 5), ("0", 0)],
+)
+def test_starting_credit_is_written_in_kwacha(text: str, ngwee: int) -> None:
+    assert Settings.from_env({"STARTING_CREDIT": text}).starting_credit_ngwee == ngwee
+
+
+@pytest.mark.parametrize(("text", "ngwee"), [("1.20", 120), ("1,20", 120), ("K1.50", 150), ("2", 200)])
+def test_platform_price_is_written_in_kwacha_per_kwh(text: str, ngwee: int) -> None:
+    assert Settings.from_env({"PLATFORM_PRICE_PER_KWH": text}).platform_price_ngwee_per_kwh == ngwee
+
+
+@pytest.mark.parametrize("var", ["STARTING_CREDIT", "PLATFORM_PRICE_PER_KWH"])
+@pytest.mark.parametrize("bad", ["abc", "1.234", "-5", "1,000", "5 kwacha", "1e3"])
+def test_a_bad_money_value_is_refused_naming_the_variable(var: str, bad: str) -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        Settings.from_env({var: bad})
+    assert var in str(excinfo.value)
+    assert bad in str(excinfo.value), "the message should show what was written"
+
+
+def test_a_zero_platform_price_is_refused_naming_the_variable() -> None:
+    with pytest.raises(SettingsError, match="PLATFORM_PRICE_PER_KWH"):
+        Settings.from_env({"PLATFORM_PRICE_PER_KWH": "0"})
+
+
+@pytest.mark.parametrize("port", ["0", "-1", "65536", "abc", "80.5"])
+def test_a_port_out_of_range_or_not_a_number_is_refused_naming_port(port: str) -> None:
+    with pytest.raises(SettingsError, match="PORT"):
+        Settings.from_env({"PORT": port})
+
+
+@pytest.mark.parametrize("port", ["1", "65535"])
+def test_ports_at_the_ends_of_the_range_are_accepted(port: str) -> None:
+    assert Settings.from_env({"PORT": port}).port == int(port)
+
+
+def test_an_unknown_environment_name_is_refused_naming_the_variable() -> None:
+    with pytest.raises(SettingsError, match="ENERLECTRA_ENV"):
+        Settings.from_env({"ENERLECTRA_ENV": "staging"})
+
+
+def test_production_without_a_pin_pepper_is_refused() -> None:
+    with pytest.raises(SettingsError, match="PIN_PEPPER"):
+        Settings.from_env({"ENERLECTRA_ENV": "production"})
+
+
+def test_production_with_a_short_pin_pepper_is_refused_without_echoing_it() -> None:
+    with pytest.raises(SettingsError, match="PIN_PEPPER") as excinfo:
+        Settings.from_env({"ENERLECTRA_ENV": "production", "PIN_PEPPER": "tiny-secret"})
+    assert "tiny-secret" not in str(excinfo.value)
+
+
+def test_production_with_a_pin_pepper_is_accepted() -> None:
+    settings = Settings.from_env({"ENERLECTRA_ENV": "production", "PIN_PEPPER": SECRET})
+    assert settings.env == "production"
+    assert settings.dev_mode is False
+    assert settings.pin_pepper == SECRET
+
+
+def test_engine_config_carries_the_values_through() -> None:
+    settings = Settings.from_env(
+        {
+            "PIN_PEPPER": SECRET,
+            "PIN_KDF_LOG2_N": "11",
+            "PIN_MAX_FAILURES": "5",
+            "PIN_LOCK_MINUTES": "15",
+            "STARTING_CREDIT": "7.50",
+            "PLATFORM_PRICE_PER_KWH": "1.35",
+            "TRADE_FEE_BPS": "250",
+            "CARBON_G_PER_KWH": "650",
+            "TREE_G_CO2": "50000",
+            "CAR_G_CO2_PER_MILE": "300",
+            "LEDGER_MAX_BATCH": "200",
+        }
+    )
+    assert settings.engine_config() == EngineConfig(
+        pin_pepper=SECRET.encode(),
+        pin_kdf_log2_n=11,
+        pin_max_failures=5,
+        pin_lock_seconds=15 * 60,
+        starting_credit_ngwee=750,
+        platform_price_ngwee_per_kwh=135,
+        trade_fee_bps=250,
+        carbon_g_per_kwh=650,
+        tree_g_co2=50_000,
+        car_g_co2_per_mile=300,
+        max_batch=200,
+    )
+
+
+def test_the_pepper_is_not_shown_when_settings_are_printed_or_logged() -> None:
+    settings = Settings.from_env({"PIN_PEPPER": SECRET})
+    assert SECRET not in repr(settings)
+    assert SECRET not in str(settings)
+    assert SECRET not in repr(settings.engine_config())
+
+
+def test_settings_cannot_be_changed_after_start_up() -> None:
+    settings = Settings.from_env({})
+    with pytest.raises(ValueError, match="frozen"):
+        settings.port = 9000  # type: ignore[misc]
