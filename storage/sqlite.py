@@ -329,7 +329,11 @@ class SqliteStore(SqliteQueries):
     async def open(cls, path: str, *, clock: Clock, max_batch: int, migrate: bool = False) -> SqliteStore:
         store = cls(path, clock=clock, max_batch=max_batch)
         if migrate:
-            await store.migrate()
+            try:
+                await store.migrate()
+            except BaseException:
+                await store.close()
+                raise
         return store
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
