@@ -15,7 +15,7 @@ from storage.sqlite import sqlite_path
 async def test_migrating_again_applies_nothing(database_url: str) -> None:
     store = await open_store(database_url)
     try:
-        assert await store.migrate() == []  # type: ignore[attr-defined]
+        assert await store.migrate() == []
     finally:
         await store.close()
 

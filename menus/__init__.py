@@ -1,0 +1,1 @@
+"""Declarative USSD menu trees (YAML) and their message catalogs under ``locales/``."""

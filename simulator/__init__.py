@@ -1,0 +1,1 @@
+"""Terminal feature-phone simulator speaking the Africa's Talking USSD protocol."""
