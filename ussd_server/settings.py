@@ -46,11 +46,38 @@ class Settings(BaseModel):
     car_g_co2_per_mile: int = Field(default=400, gt=0)
     ledger_max_batch: int = Field(default=1000, ge=1, le=8190)
 
+    # USSD gateway
+    ussd_service_codes: tuple[str, ...] = ("*384*2025#",)
+    gateway_secret: str | None = Field(default=None, repr=False)
+    gateway_auth: Literal["token", "basic"] = "token"
+    gateway_allowed_ips: tuple[str, ...] = ()  # CIDRs; empty = any address
+    session_ttl_s: int = Field(default=180, ge=30, le=3600)
+    resume_window_s: int = Field(default=300, ge=0, le=3600)
+    redis_pool_size: int = Field(default=256, ge=8, le=10_000)
+
+    # SMS delivery
+    sms_backend: Literal["console", "africastalking", "inbox"] = "console"
+    at_username: str = "sandbox"
+    at_api_key: str | None = Field(default=None, repr=False)
+    at_sender_id: str | None = None
+    sms_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    sms_max_attempts: int = Field(default=6, ge=1, le=50)
+    sms_poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
         if self.env == "production" and self.pin_pepper == DEV_PEPPER:
             raise ValueError("PIN_PEPPER must be set to a secret of at least 16 characters in production")
+        if self.env == "production" and not self.gateway_secret:
+            raise ValueError("GATEWAY_SECRET must be set in production: the USSD and SMS callbacks need it")
+        if self.sms_backend == "africastalking" and not self.at_api_key:
+            raise ValueError("SMS_BACKEND=africastalking needs AT_API_KEY")
         return self
+
+    @property
+    def shortcode(self) -> str:
+        """The code people dial, shown in SMS texts."""
+        return self.ussd_service_codes[0]
 
     @property
     def dev_mode(self) -> bool:
@@ -92,7 +119,23 @@ class Settings(BaseModel):
             "TREE_G_CO2": "tree_g_co2",
             "CAR_G_CO2_PER_MILE": "car_g_co2_per_mile",
             "LEDGER_MAX_BATCH": "ledger_max_batch",
+            "GATEWAY_SECRET": "gateway_secret",
+            "GATEWAY_AUTH": "gateway_auth",
+            "SESSION_TTL_S": "session_ttl_s",
+            "RESUME_WINDOW_S": "resume_window_s",
+            "REDIS_POOL_SIZE": "redis_pool_size",
+            "SMS_BACKEND": "sms_backend",
+            "AT_USERNAME": "at_username",
+            "AT_API_KEY": "at_api_key",
+            "AT_SENDER_ID": "at_sender_id",
+            "SMS_TIMEOUT_S": "sms_timeout_s",
+            "SMS_MAX_ATTEMPTS": "sms_max_attempts",
+            "SMS_POLL_INTERVAL_S": "sms_poll_interval_s",
         }
+        lists = {"USSD_SERVICE_CODES": "ussd_service_codes", "GATEWAY_ALLOWED_IPS": "gateway_allowed_ips"}
+        for var, name in lists.items():
+            if env.get(var):
+                raw[name] = tuple(part.strip() for part in env[var].split(",") if part.strip())
         for var, name in plain.items():
             if env.get(var):
                 raw[name] = env[var]
@@ -106,7 +149,7 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            names = {v: k for k, v in {**plain, **money}.items()}
+            names = {v: k for k, v in {**plain, **money, **lists}.items()}
             lines = [
                 f"{names.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'settings'}: {e['msg']}"
                 for e in exc.errors()

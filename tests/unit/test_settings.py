@@ -89,8 +89,13 @@ def test_production_with_a_short_pin_pepper_is_refused_without_echoing_it() -> N
     assert "tiny-secret" not in str(excinfo.value)
 
 
-def test_production_with_a_pin_pepper_is_accepted() -> None:
-    settings = Settings.from_env({"ENERLECTRA_ENV": "production", "PIN_PEPPER": SECRET})
+def test_production_without_a_gateway_secret_is_refused() -> None:
+    with pytest.raises(SettingsError, match="GATEWAY_SECRET"):
+        Settings.from_env({"ENERLECTRA_ENV": "production", "PIN_PEPPER": SECRET})
+
+
+def test_production_with_a_pin_pepper_and_gateway_secret_is_accepted() -> None:
+    settings = Settings.from_env({"ENERLECTRA_ENV": "production", "PIN_PEPPER": SECRET, "GATEWAY_SECRET": SECRET})
     assert settings.env == "production"
     assert settings.dev_mode is False
     assert settings.pin_pepper == SECRET
