@@ -20,7 +20,7 @@ from engine.ledger.model import (
     Transfer,
     TransferRecord,
 )
-from engine.model import Cluster, Language, OutboxMessage, OutboxRow, User
+from engine.model import Cluster, Language, OutboxMessage, OutboxRow, OutboxStatus, User
 
 T = TypeVar("T")
 
@@ -134,11 +134,63 @@ class OutboxWriter(OutboxReader, Protocol):
         ...
 
 
+# --- SMS outbox delivery (claimed and marked by the delivery worker) ---------
+
+
+class OutboxQueue(Protocol):
+    """The delivery side of the outbox: each method is one short transaction of its own.
+
+    A claim is a lease: it pushes the rows' ``next_attempt_at`` to ``now +
+    lease_s`` and counts an attempt, without changing their status. A worker
+    that dies holding a lease loses nothing: the rows fall due again when it
+    ends (delivery is at least once). The ``attempt`` a mark names fences off a
+    worker whose lease ran out and whose rows were claimed again meanwhile:
+    its late mark changes nothing. Marks only move rows that are still
+    pending or failed, so a sent, delivered or dead row never goes back.
+    """
+
+    async def claim_outbox(self, *, limit: int, lease_s: float) -> list[OutboxRow]:
+        """Lease up to ``limit`` due rows (pending or failed, ``next_attempt_at <= now``), oldest due first.
+
+        Concurrent claimers (in any number of processes) never get the same row.
+        """
+        ...
+
+    async def mark_outbox_sent(self, row_id: int, provider_ref: str, *, attempt: int | None = None) -> bool:
+        """The provider accepted the message. False if the row was not ours to mark any more."""
+        ...
+
+    async def mark_outbox_retry(
+        self, row_id: int, error: str, next_attempt_at: int, *, attempt: int | None = None
+    ) -> bool:
+        """Sending failed for now: status ``failed``, due again at ``next_attempt_at``."""
+        ...
+
+    async def mark_outbox_dead(self, row_id: int, error: str, *, attempt: int | None = None) -> bool:
+        """Give up on the row: status ``dead`` with the reason."""
+        ...
+
+    async def record_delivery_report(self, provider_ref: str, *, delivered: bool, reason: str = "") -> bool:
+        """The carrier's final word on a sent message: ``delivered``, or ``dead`` with ``reason``.
+
+        Only a row in status ``sent`` changes; False for an unknown reference
+        or a repeated report.
+        """
+        ...
+
+    async def outbox_counts(self) -> dict[OutboxStatus, int]:
+        """Rows per status, every status present."""
+        ...
+
+
+# --- end SMS outbox delivery --------------------------------------------------
+
+
 class Transaction(LedgerWriter, UserWriter, ClusterWriter, OutboxWriter, Protocol):
     """Everything a unit of work may read and write, all in one database transaction."""
 
 
-class Store(LedgerWriter, UserReader, ClusterReader, OutboxReader, Protocol):
+class Store(LedgerWriter, UserReader, ClusterReader, OutboxReader, OutboxQueue, Protocol):
     """A database. Reads outside :meth:`atomic` see committed data only.
 
     The ledger write methods on the store itself each run in their own

@@ -10,7 +10,7 @@ from engine import notifications
 from engine.accounts import PROMOTIONS, user_accounts
 from engine.clock import MICROS_PER_SECOND, Clock
 from engine.config import EngineConfig
-from engine.errors import InvalidName, PinLocked, UnsupportedLanguage, UserNotFound, WrongPin
+from engine.errors import InvalidName, InvalidPinFormat, PinLocked, UnsupportedLanguage, UserNotFound, WrongPin
 from engine.ledger.model import Ledger, Transfer, TransferCode
 from engine.model import Language, User
 from engine.operations import apply_operation
@@ -45,18 +45,29 @@ class UserService:
         self._config = config
         self._clock = clock
 
-    async def register(self, *, phone: str, name: str, language: Language | str, pin: str) -> User:
+    async def hash_new_pin(self, pin: str) -> str:
+        """Check a PIN someone is choosing and return its salted hash (slow: runs off the loop)."""
+        validate_pin(pin)
+        return await asyncio.to_thread(
+            hash_pin, pin, pepper=self._config.pin_pepper, log2_n=self._config.pin_kdf_log2_n
+        )
+
+    async def register(
+        self, *, phone: str, name: str, language: Language | str, pin: str | None = None, pin_hash: str | None = None
+    ) -> User:
         """Create a user with ZMW and kWh wallets and the configured starting credit.
 
         ``phone`` must already be E.164 (entry points normalise what people type).
+        Give ``pin``, or ``pin_hash`` from :meth:`hash_new_pin` when the PIN was
+        chosen on an earlier screen (so the PIN itself was never kept).
         """
         phone = require_zambian_mobile(phone)
         name = clean_name(name)
         lang = language if isinstance(language, Language) else parse_language(language)
-        validate_pin(pin)
-        pin_hash = await asyncio.to_thread(
-            hash_pin, pin, pepper=self._config.pin_pepper, log2_n=self._config.pin_kdf_log2_n
-        )
+        if pin is not None:
+            pin_hash = await self.hash_new_pin(pin)
+        if not pin_hash:
+            raise InvalidPinFormat("a PIN is required")
 
         async def work(tx: Transaction) -> User:
             user = await tx.insert_user(phone=phone, name=name, language=lang, pin_hash=pin_hash)
@@ -121,12 +132,13 @@ class UserService:
     async def change_pin(self, user: User, *, old_pin: str, new_pin: str) -> User:
         validate_pin(new_pin)
         current = await self.verify_pin(user, old_pin)
-        pin_hash = await asyncio.to_thread(
-            hash_pin, new_pin, pepper=self._config.pin_pepper, log2_n=self._config.pin_kdf_log2_n
-        )
-        changed = replace(current, pin_hash=pin_hash)
+        changed = replace(current, pin_hash=await self.hash_new_pin(new_pin))
         await self._store.atomic(lambda tx: tx.update_user(changed))
         return changed
+
+    async def replace_pin(self, user: User, pin_hash: str) -> User:
+        """Set a new PIN hash; callers must have checked the current PIN this session."""
+        return await self._update(user, pin_hash=pin_hash)
 
     async def change_language(self, user: User, language: Language | str) -> User:
         lang = language if isinstance(language, Language) else parse_language(language)

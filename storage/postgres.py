@@ -41,7 +41,7 @@ from engine.ledger.model import (
     TransferRecord,
 )
 from engine.ledger.rules import BatchOutcome
-from engine.model import Cluster, Language, OutboxMessage, OutboxRow, User
+from engine.model import Cluster, Language, OutboxMessage, OutboxRow, OutboxStatus, User
 from engine.ports import Transaction
 from storage.ledger_ops import LedgerTransactionBase
 from storage.migrations import pending_migrations
@@ -549,3 +549,80 @@ class PostgresStore(PostgresQueries):
             return
         self._closed = True
         await self._db.close()
+
+    # --- SMS outbox delivery (engine.ports.OutboxQueue) ----------------------
+    # Each write is one autocommit statement on a pooled connection.
+
+    async def claim_outbox(self, *, limit: int, lease_s: float) -> list[OutboxRow]:
+        now = self.clock.now_us()
+        rows = await self._rows(_CLAIM_OUTBOX, now, now + int(lease_s * 1_000_000), limit)
+        return sorted((outbox_from_row(r) for r in rows), key=lambda row: row.id)
+
+    async def _mark_outbox(self, row_id: int, attempt: int | None, assignments: str, *values: Any) -> bool:
+        n = len(values)
+        status = await self._db.execute(
+            f"UPDATE outbox SET {assignments}, updated_at = ${n + 1} "
+            f"WHERE id = ${n + 2} AND status IN ('pending', 'failed') "
+            f"AND (${n + 3}::bigint IS NULL OR attempts = ${n + 3}::bigint)",
+            *values,
+            self.clock.now_us(),
+            row_id,
+            attempt,
+        )
+        return _changed(status)
+
+    async def mark_outbox_sent(self, row_id: int, provider_ref: str, *, attempt: int | None = None) -> bool:
+        return await self._mark_outbox(
+            row_id, attempt, "status = 'sent', provider_ref = $1, last_error = ''", provider_ref
+        )
+
+    async def mark_outbox_retry(
+        self, row_id: int, error: str, next_attempt_at: int, *, attempt: int | None = None
+    ) -> bool:
+        return await self._mark_outbox(
+            row_id, attempt, "status = 'failed', last_error = $1, next_attempt_at = $2", error, next_attempt_at
+        )
+
+    async def mark_outbox_dead(self, row_id: int, error: str, *, attempt: int | None = None) -> bool:
+        return await self._mark_outbox(row_id, attempt, "status = 'dead', last_error = $1", error)
+
+    async def record_delivery_report(self, provider_ref: str, *, delivered: bool, reason: str = "") -> bool:
+        status = await self._db.execute(
+            "UPDATE outbox SET status = $1, last_error = $2, updated_at = $3 "
+            "WHERE provider_ref = $4 AND provider_ref <> '' AND status = 'sent'",
+            str(OutboxStatus.DELIVERED if delivered else OutboxStatus.DEAD),
+            reason,
+            self.clock.now_us(),
+            provider_ref,
+        )
+        return _changed(status)
+
+    async def outbox_counts(self) -> dict[OutboxStatus, int]:
+        counts = dict.fromkeys(OutboxStatus, 0)
+        for status, count in await self._rows("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
+            counts[OutboxStatus(status)] = int(count)
+        return counts
+
+
+# A lease on the oldest due rows in one statement. SKIP LOCKED passes over rows
+# another claimer is leasing right now; a row whose lease committed after this
+# statement's snapshot is re-checked once locked (READ COMMITTED) and dropped,
+# since its next_attempt_at is no longer due. The subquery in FROM runs once,
+# so LIMIT bounds the rows updated.
+_CLAIM_OUTBOX = (
+    "UPDATE outbox AS o SET next_attempt_at = $2, attempts = o.attempts + 1, updated_at = $1 "
+    "FROM (SELECT id FROM outbox WHERE status IN ('pending', 'failed') AND next_attempt_at <= $1 "
+    "ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) AS due "
+    "WHERE o.id = due.id RETURNING "
+    + ", ".join(
+        f"o.{c}::text AS {c}" if c == "params" else f"o.{c}" for c in OUTBOX_COLUMNS.replace(" ", "").split(",")
+    )
+)
+
+
+def _changed(command_status: str) -> bool:
+    """``"UPDATE 1"`` -> True."""
+    return int(command_status.rsplit(" ", 1)[1]) > 0
+
+
+# --- end SMS outbox delivery -------------------------------------------------

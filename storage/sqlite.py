@@ -30,7 +30,7 @@ from engine.ledger.model import (
     Transfer,
     TransferRecord,
 )
-from engine.model import Cluster, Language, OutboxMessage, OutboxRow, User
+from engine.model import Cluster, Language, OutboxMessage, OutboxRow, OutboxStatus, User
 from engine.ports import Transaction
 from storage.ledger_ops import LedgerTransactionBase
 from storage.migrations import pending_migrations
@@ -394,3 +394,77 @@ class SqliteStore(SqliteQueries):
             self._writer.close()
             self._conn.close()
         self._executor.shutdown(wait=True)
+
+    # --- SMS outbox delivery (engine.ports.OutboxQueue) ----------------------
+    # Each write is one statement in its own BEGIN IMMEDIATE transaction, run
+    # whole in the commit thread: the database write lock makes a claim
+    # exclusive (across processes too), and the fsync never blocks the loop.
+
+    async def _write_one(self, sql: str, params: Sequence[Any]) -> tuple[list[Any], int]:
+        """Run one write statement in its own transaction; returns (rows it returned, rows it changed)."""
+
+        def run() -> tuple[list[Any], int]:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                before = self._writer.total_changes
+                rows = self._writer.execute(sql, params).fetchall()
+                changed = self._writer.total_changes - before
+                self._writer.execute("COMMIT")
+            except BaseException:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                raise
+            return rows, changed
+
+        async with self._write_lock:
+            return await self._run(run)
+
+    async def claim_outbox(self, *, limit: int, lease_s: float) -> list[OutboxRow]:
+        now = self.clock.now_us()
+        rows, _ = await self._write_one(
+            "UPDATE outbox SET next_attempt_at = ?, attempts = attempts + 1, updated_at = ? "
+            "WHERE id IN (SELECT id FROM outbox WHERE status IN ('pending', 'failed') AND next_attempt_at <= ? "
+            f"ORDER BY next_attempt_at, id LIMIT ?) RETURNING {OUTBOX_COLUMNS}",
+            (now + int(lease_s * 1_000_000), now, now, limit),
+        )
+        return sorted((outbox_from_row(r) for r in rows), key=lambda row: row.id)
+
+    async def _mark_outbox(self, row_id: int, attempt: int | None, assignments: str, values: Sequence[Any]) -> bool:
+        _, changed = await self._write_one(
+            f"UPDATE outbox SET {assignments}, updated_at = ? "
+            "WHERE id = ? AND status IN ('pending', 'failed') AND (? IS NULL OR attempts = ?)",
+            (*values, self.clock.now_us(), row_id, attempt, attempt),
+        )
+        return changed > 0
+
+    async def mark_outbox_sent(self, row_id: int, provider_ref: str, *, attempt: int | None = None) -> bool:
+        return await self._mark_outbox(
+            row_id, attempt, "status = 'sent', provider_ref = ?, last_error = ''", (provider_ref,)
+        )
+
+    async def mark_outbox_retry(
+        self, row_id: int, error: str, next_attempt_at: int, *, attempt: int | None = None
+    ) -> bool:
+        return await self._mark_outbox(
+            row_id, attempt, "status = 'failed', last_error = ?, next_attempt_at = ?", (error, next_attempt_at)
+        )
+
+    async def mark_outbox_dead(self, row_id: int, error: str, *, attempt: int | None = None) -> bool:
+        return await self._mark_outbox(row_id, attempt, "status = 'dead', last_error = ?", (error,))
+
+    async def record_delivery_report(self, provider_ref: str, *, delivered: bool, reason: str = "") -> bool:
+        status = OutboxStatus.DELIVERED if delivered else OutboxStatus.DEAD
+        _, changed = await self._write_one(
+            "UPDATE outbox SET status = ?, last_error = ?, updated_at = ? "
+            "WHERE provider_ref = ? AND provider_ref <> '' AND status = 'sent'",
+            (str(status), reason, self.clock.now_us(), provider_ref),
+        )
+        return changed > 0
+
+    async def outbox_counts(self) -> dict[OutboxStatus, int]:
+        counts = dict.fromkeys(OutboxStatus, 0)
+        for status, count in self._all("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
+            counts[OutboxStatus(status)] = int(count)
+        return counts
+
+    # --- end SMS outbox delivery ---------------------------------------------

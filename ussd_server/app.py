@@ -1,4 +1,4 @@
-"""The aiohttp application: one factory, resources opened in cleanup_ctx."""
+"""The aiohttp application: one factory, every resource opened in cleanup_ctx."""
 
 from __future__ import annotations
 
@@ -7,48 +7,73 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from engine.platform import Platform
+from menus import MAIN_TREE
+from ussd_server.appkeys import PLATFORM, SESSIONS, SETTINGS, USSD
+from ussd_server.auth import gateway_auth
 from ussd_server.bootstrap import open_platform
+from ussd_server.gateway import UssdService
+from ussd_server.i18n import Catalogs
+from ussd_server.menu.actions import registry
+from ussd_server.menu.runtime import MenuRuntime
+from ussd_server.menu.tree import load_tree
+from ussd_server.routes import setup_routes
+from ussd_server.sessions.memory import MemorySessionStore
+from ussd_server.sessions.redis_store import RedisSessionStore
+from ussd_server.sessions.store import SessionStore
 from ussd_server.settings import Settings
 
 log = logging.getLogger("enerlectra")
 
-PLATFORM = web.AppKey("platform", Platform)
-SETTINGS = web.AppKey("settings", Settings)
+BODY_LIMIT = 8 * 1024  # an AT callback is a few hundred bytes
 
 
-async def health(request: web.Request) -> web.Response:
-    platform = request.app[PLATFORM]
-    checks: dict[str, str] = {}
-    try:
-        await platform.store.chain_head()
-        checks["database"] = "ok"
-    except Exception as exc:  # reported, not hidden: /health is for operators
-        log.warning("health: database check failed: %s", type(exc).__name__)
-        checks["database"] = f"error: {type(exc).__name__}"
-    ok = all(v == "ok" for v in checks.values())
-    body = {"status": "ok" if ok else "degraded", "backend": platform.store.backend, **checks}
-    return web.json_response(body, status=200 if ok else 503)
+def build_runtime() -> tuple[MenuRuntime, Catalogs]:
+    """Load and check the menu and catalogs (raises MenuError naming every problem)."""
+    catalogs = Catalogs.load()
+    return MenuRuntime(load_tree(MAIN_TREE, catalogs, registry), catalogs, registry), catalogs
+
+
+async def open_sessions(settings: Settings) -> SessionStore:
+    if settings.redis_url:
+        return await RedisSessionStore.open(settings.redis_url, pool_size=settings.redis_pool_size)
+    return MemorySessionStore()
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=16 * 1024)
+    runtime, catalogs = build_runtime()  # a broken menu stops start-up, before anything opens
+    app = web.Application(client_max_size=BODY_LIMIT, middlewares=[gateway_auth(settings)])
     app[SETTINGS] = settings
 
-    async def platform_ctx(app: web.Application) -> AsyncIterator[None]:
+    async def resources(app: web.Application) -> AsyncIterator[None]:
         platform = await open_platform(settings)
+        try:
+            sessions = await open_sessions(settings)
+        except BaseException:
+            await platform.store.close()
+            raise
         app[PLATFORM] = platform
+        app[SESSIONS] = sessions
+        app[USSD] = UssdService(
+            platform=platform, sessions=sessions, runtime=runtime, catalogs=catalogs, settings=settings
+        )
         yield
+        await sessions.close()
         await platform.store.close()
 
-    app.cleanup_ctx.append(platform_ctx)
-    app.router.add_get("/health", health)
+    app.cleanup_ctx.append(resources)
+    setup_routes(app)
     return app
 
 
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("transitions").setLevel(logging.WARNING)
+    try:
+        import uvloop  # optional: faster event loop when installed
+
+        uvloop.install()
+    except ImportError:
+        pass
     log.info(
         "starting on %s:%s (%s, %s)", settings.host, settings.port, settings.env, settings.database_url.split(":")[0]
     )

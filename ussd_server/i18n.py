@@ -19,7 +19,7 @@ import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -28,6 +28,7 @@ from engine.carbon import format_kg, format_tenths
 from engine.phones import local_format
 from engine.references import format_reference
 from engine.units import format_energy, format_money, format_price
+from menus import LOCALES_DIR
 
 LANGUAGES = ("en", "ny", "bem")
 DEFAULT_LANGUAGE = "en"
@@ -62,11 +63,11 @@ class Catalogs:
     messages: Mapping[str, Mapping[str, str]]  # language -> key -> text
 
     @classmethod
-    def load(cls, folder: Any = None) -> Catalogs:
-        base = folder or resources.files("menus").joinpath("locales")
+    def load(cls, folder: Path | str | None = None) -> Catalogs:
+        base = Path(folder) if folder is not None else LOCALES_DIR
         messages: dict[str, dict[str, str]] = {}
         for lang in LANGUAGES:
-            path = base.joinpath(f"{lang}.yaml")
+            path = base / f"{lang}.yaml"
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
                 raise CatalogError(f"{path}: a catalog is a flat map of key: text")

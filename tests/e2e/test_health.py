@@ -10,7 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import storage
-from ussd_server.app import PLATFORM, create_app
+from ussd_server.app import create_app
+from ussd_server.appkeys import PLATFORM
 from ussd_server.settings import Settings
 
 Client = TestClient[web.Request, web.Application]

@@ -1,0 +1,15 @@
+"""Typed keys for what the app holds (a leaf: routes and the factory both import it)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from engine.platform import Platform
+from ussd_server.gateway import UssdService
+from ussd_server.sessions.store import SessionStore
+from ussd_server.settings import Settings
+
+PLATFORM = web.AppKey("platform", Platform)
+SETTINGS = web.AppKey("settings", Settings)
+SESSIONS = web.AppKey("sessions", SessionStore)
+USSD = web.AppKey("ussd", UssdService)

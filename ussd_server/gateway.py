@@ -1,0 +1,185 @@
+"""Africa's Talking USSD protocol: the callback's fields, the newest input, and one hop end to end.
+
+A hop: validate the form, lock the session, load it, answer a repeated
+request with the stored reply (running nothing), otherwise move through the
+menu, store the reply and the session, and answer ``CON``/``END``. Failures
+never reach the phone as anything but a short ``END``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from engine.errors import EnerlectraError
+from engine.phones import mask_phone
+from engine.platform import Platform
+from ussd_server.gsm7 import fit
+from ussd_server.i18n import Catalogs
+from ussd_server.menu.context import Hop
+from ussd_server.menu.runtime import MenuRuntime
+from ussd_server.phones import parse_zambian_mobile
+from ussd_server.sessions.model import Session, text_digest
+from ussd_server.sessions.store import SessionStore, SessionStoreUnavailable
+from ussd_server.settings import Settings
+
+log = logging.getLogger("enerlectra.hop")
+REQUIRED = ("sessionId", "serviceCode", "phoneNumber", "text")
+MAX_FIELD = 2000
+MAX_SESSION_ID = 200
+# Screens a dropped session can be resumed at: mid-flow, never home or the very first screens.
+_NOT_RESUMABLE = {"start", "resume", "reg.language"}
+
+
+class BadRequest(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class UssdRequest:
+    session_id: str
+    service_code: str
+    phone: str  # as sent by the gateway
+    network_code: str
+    text: str
+
+
+def parse_callback(form: Mapping[str, str]) -> UssdRequest:
+    missing = [f for f in REQUIRED if f not in form]
+    if missing:
+        raise BadRequest(f"missing fields: {', '.join(missing)}")
+    if any(len(str(form.get(f, ""))) > MAX_FIELD for f in (*REQUIRED, "networkCode")):
+        raise BadRequest("field too long")
+    session_id = str(form["sessionId"]).strip()
+    if not session_id or len(session_id) > MAX_SESSION_ID:
+        raise BadRequest("bad sessionId")
+    return UssdRequest(
+        session_id=session_id,
+        service_code=str(form["serviceCode"]).strip(),
+        phone=str(form["phoneNumber"]).strip(),
+        network_code=str(form.get("networkCode", "")),
+        text=str(form["text"]),
+    )
+
+
+def newest_input(text: str, session: Session) -> str:
+    """What the user typed this hop, from the cumulative ``*``-joined text.
+
+    The previous text is known by length and digest, so an input that itself
+    contains ``*`` is told apart from two inputs; if the gateway's text does
+    not extend the previous one, fall back to the last ``*`` field.
+    """
+    previous = session.last_len
+    if previous == 0:
+        newest = text
+    elif len(text) > previous and text[previous] == "*" and text_digest(text[:previous]) == session.last_digest:
+        newest = text[previous + 1 :]
+    else:
+        newest = text.rsplit("*", 1)[-1]
+    return newest.replace("¡", "@").strip()
+
+
+class UssdService:
+    def __init__(
+        self,
+        *,
+        platform: Platform,
+        sessions: SessionStore,
+        runtime: MenuRuntime,
+        catalogs: Catalogs,
+        settings: Settings,
+    ) -> None:
+        self.platform = platform
+        self.sessions = sessions
+        self.runtime = runtime
+        self.catalogs = catalogs
+        self.settings = settings
+        self._codes = {c.strip("#").strip() for c in settings.ussd_service_codes}
+
+    def _end(self, key: str, language: str = "en", **params: object) -> str:
+        return "END " + fit(self.catalogs.render(language, key, params), 156)
+
+    async def hop(self, request: UssdRequest) -> str:
+        started = time.perf_counter()
+        outcome, screen = "error", "-"
+        try:
+            if request.service_code.strip("#").strip() not in self._codes:
+                outcome = "unknown_code"
+                return self._end("err.unknown_service")
+            try:
+                phone = parse_zambian_mobile(request.phone)
+            except EnerlectraError:
+                outcome = "not_zambian"
+                return self._end("err.not_zambian")
+            async with self.sessions.lock(request.session_id):
+                reply, outcome, screen = await self._locked_hop(request, phone)
+                return reply
+        except SessionStoreUnavailable:
+            outcome = "sessions_down"
+            return self._end("err.busy")
+        except Exception:
+            code = secrets.token_hex(3).upper()
+            log.exception("hop failed ref=%s session=%s", code, request.session_id[:40])
+            return self._end("err.sorry", code=code)
+        finally:
+            log.info(
+                "hop session=%s phone=%s screen=%s outcome=%s ms=%.1f",
+                request.session_id[:40],
+                mask_phone(request.phone),
+                screen,
+                outcome,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    async def _locked_hop(self, request: UssdRequest, phone: str) -> tuple[str, str, str]:
+        digest = text_digest(request.text)
+        session = await self.sessions.load(request.session_id)
+        if session is not None and session.last_digest == digest and session.last_reply:
+            return session.last_reply, "replay", session.state  # a gateway retry: run nothing again
+        hop = Hop(session or Session(id=request.session_id, phone=phone), self.platform, self.settings, self.catalogs)
+        s = hop.session
+        if session is None:
+            s.service_code = request.service_code
+            s.started_ms = int(time.time() * 1000)
+            hop.resume_candidate = await self._resume_candidate(phone, request.session_id)
+            if hop.resume_candidate is not None:
+                s.values["resume_id"] = hop.resume_candidate.id
+            offered = None
+            reply = await self.runtime.start(hop)
+            # A dial with inputs already in it (*384*2025*1#) walks them in order.
+            for token in request.text.split("*") if request.text else []:
+                if reply.end:
+                    break
+                reply = await self.runtime.respond(hop, token.replace("¡", "@").strip())
+        else:
+            offered = s.values.get("resume_id")
+            if offered is not None:
+                hop.resume_candidate = await self.sessions.load(str(offered))
+            reply = await self.runtime.respond(hop, newest_input(request.text, s))
+        if offered is not None and s.state != "resume":
+            # The offer was answered: the old session goes, so it is never offered twice.
+            s.values.pop("resume_id", None)
+            await self.sessions.delete(str(offered))
+        s.hops += 1
+        s.last_digest, s.last_len, s.last_reply = digest, len(request.text), reply.body
+        await self.sessions.save(s, self.settings.session_ttl_s)
+        return reply.body, "end" if reply.end else "con", s.state
+
+    async def _resume_candidate(self, phone: str, new_id: str) -> Session | None:
+        """The phone's previous session, if it dropped mid-flow within the resume window."""
+        pointer = await self.sessions.load_resume(phone)
+        await self.sessions.save_resume(phone, Session(id=new_id, phone=phone), self.settings.resume_window_s)
+        if pointer is None or pointer.id == new_id:
+            return None
+        old = await self.sessions.load(pointer.id)
+        if old is None or old.ended or not old.state or old.state in _NOT_RESUMABLE:
+            return None
+        screen = self.runtime.screens.get(old.state)
+        # Worth resuming: a screen collecting something, not one that only shows or offers choices.
+        collecting = screen is not None and (
+            screen.kind in ("input", "pin") or (screen.kind == "list" and screen.store)
+        )
+        return old if collecting else None

@@ -1,0 +1,1 @@
+"""The menu runtime: YAML trees validated by a schema, compiled to transitions machines."""

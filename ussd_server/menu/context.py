@@ -1,0 +1,41 @@
+"""Everything one hop's actions may use, built fresh for every hop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.model import User
+from engine.platform import Platform
+from ussd_server.i18n import Catalogs
+from ussd_server.sessions.model import Session
+from ussd_server.settings import Settings
+
+
+@dataclass
+class Hop:
+    session: Session
+    platform: Platform
+    settings: Settings
+    catalogs: Catalogs
+    pin: str | None = None  # typed on a PIN screen this hop; never stored anywhere
+    resume_candidate: Session | None = None  # a dropped session of this phone, offered on a new dial
+    shown: dict[str, Any] = field(default_factory=dict)  # values for this hop's screen only
+    _user: User | None = None
+    _user_loaded: bool = False
+
+    async def user(self) -> User | None:
+        """The registered user behind this phone (looked up at most once per hop)."""
+        if not self._user_loaded:
+            self._user = await self.platform.users.find(self.session.phone)
+            self._user_loaded = True
+        return self._user
+
+    def forget_user(self) -> None:
+        self._user_loaded = False
+
+    def values(self) -> dict[str, Any]:
+        return {**self.session.values, **self.shown}
+
+    def text(self, key: str, **params: Any) -> str:
+        return self.catalogs.render(self.session.language, key, params)

@@ -1,0 +1,108 @@
+"""Turn a screen and its values into reply text that fits a feature phone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ussd_server.gsm7 import SCREEN_LIMIT, fit, gsm7_length, to_gsm7
+from ussd_server.i18n import Catalogs
+from ussd_server.menu.registry import Item
+from ussd_server.menu.schema import Screen
+
+PREFIX = 4  # "CON " / "END "
+BUDGET = SCREEN_LIMIT - PREFIX
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """The slice of a list shown on one screen; numbers are global (1-based)."""
+
+    start: int
+    stop: int
+    has_more: bool
+
+
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    # Text from people and the database (names) is folded into GSM-7 before display.
+    return {k: to_gsm7(v) if isinstance(v, str) else v for k, v in values.items()}
+
+
+def screen_text_key(screen: Screen, values: dict[str, Any]) -> str:
+    for flag, key in screen.variants.items():
+        if values.get(flag):
+            return key
+    assert screen.text is not None
+    return screen.text
+
+
+def _nav(catalogs: Catalogs, lang: str, screen: Screen, is_home: bool) -> list[str]:
+    return [catalogs.text(lang, "nav.back_home")] if screen.nav and not is_home and screen.kind != "end" else []
+
+
+def render(
+    catalogs: Catalogs,
+    lang: str,
+    screen: Screen,
+    values: dict[str, Any],
+    *,
+    say: str | None = None,
+    is_home: bool = False,
+) -> str:
+    """A menu, input, PIN or end screen: optional reason line, text, options, navigation."""
+    shown = _clean(values)
+    lines = [catalogs.render(lang, say, shown)] if say else []
+    lines.append(catalogs.render(lang, screen_text_key(screen, shown), shown))
+    lines += [f"{i} {catalogs.render(lang, o.label, shown)}" for i, o in enumerate(screen.options, 1)]
+    lines += _nav(catalogs, lang, screen, is_home)
+    return fit("\n".join(lines), BUDGET)
+
+
+def paginate(lines: list[str], fixed: int, more: int, page: int) -> Page:
+    """Greedy pages: as many item lines as fit next to the fixed lines and a "more" line."""
+    start = 0
+    for _ in range(page + 1):
+        used, stop = fixed, start
+        while stop < len(lines):
+            need = gsm7_length(lines[stop]) + 1
+            room = BUDGET - (more + 1 if stop + 1 < len(lines) else 0)
+            if used + need > room and stop > start:
+                break
+            used += need
+            stop += 1
+        if _ == page or stop >= len(lines):
+            return Page(start, stop, stop < len(lines))
+        start = stop
+    return Page(start, start, False)
+
+
+def render_list(
+    catalogs: Catalogs,
+    lang: str,
+    screen: Screen,
+    values: dict[str, Any],
+    items: list[Item],
+    page: int,
+    *,
+    say: str | None = None,
+) -> tuple[str, Page]:
+    shown = _clean(values)
+    head = [catalogs.render(lang, say, shown)] if say else []
+    if not items:
+        head.append(catalogs.render(lang, screen.empty or screen_text_key(screen, shown), shown))
+        return fit("\n".join(head + _nav(catalogs, lang, screen, False)), BUDGET), Page(0, 0, False)
+    head.append(catalogs.render(lang, screen_text_key(screen, shown), shown))
+    assert screen.item is not None
+    # Only lists you pick from are numbered; a statement is just read.
+    lines = [
+        f"{f'{i} ' if screen.store else ''}{catalogs.render(lang, screen.item, _clean(item.params))}"
+        for i, item in enumerate(items, 1)
+    ]
+    nav = _nav(catalogs, lang, screen, False)
+    fixed = sum(gsm7_length(x) + 1 for x in head + nav)
+    more = gsm7_length(catalogs.text(lang, "nav.more"))
+    window = paginate(lines, fixed, more, page)
+    body = head + lines[window.start : window.stop]
+    if window.has_more:
+        body.append(catalogs.text(lang, "nav.more"))
+    return fit("\n".join(body + nav), BUDGET), window

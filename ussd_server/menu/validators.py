@@ -1,0 +1,122 @@
+"""Input validators named in menu files: turn what was typed into a value, or say why not."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from engine.errors import AmountTooLarge, EnerlectraError, InvalidAmount, TooManyDecimals, WeakPin
+from engine.pins import hash_pin, validate_pin
+from engine.units import parse_energy, parse_money, parse_price
+from engine.users import clean_name
+from ussd_server.menu.context import Hop
+from ussd_server.menu.schema import Validator
+from ussd_server.phones import parse_zambian_mobile
+
+Value = str | int
+
+
+class Invalid(Exception):
+    """Typed input that a screen refuses; ``key`` is the one-line reason's catalog key."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+async def _name(raw: str, spec: Validator, hop: Hop) -> Value:
+    try:
+        return clean_name(raw)
+    except EnerlectraError:
+        raise Invalid("err.name") from None
+
+
+async def _text(raw: str, spec: Validator, hop: Hop) -> Value:
+    limit = spec.max_length or 40
+    if not raw.strip() or len(raw) > limit:
+        raise Invalid("err.text_length", max=limit)
+    return raw.strip()
+
+
+async def _digits(raw: str, spec: Validator, hop: Hop) -> Value:
+    if not raw.isascii() or not raw.isdigit() or (spec.max_length and len(raw) > spec.max_length):
+        raise Invalid("err.digits")
+    return raw
+
+
+def _ranged(value: int, spec: Validator, parse: Callable[[str], int], key: str) -> int:
+    low = parse(spec.min) if spec.min else None
+    high = parse(spec.max) if spec.max else None
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise Invalid(key, min=low or 0, max=high or 0)
+    return value
+
+
+async def _amount(raw: str, spec: Validator, hop: Hop) -> Value:
+    try:
+        value = parse_money(raw)
+    except TooManyDecimals:
+        raise Invalid("err.money_decimals") from None
+    except (AmountTooLarge, InvalidAmount):
+        raise Invalid("err.amount") from None
+    return _ranged(value, spec, parse_money, "err.amount_range")
+
+
+async def _kwh(raw: str, spec: Validator, hop: Hop) -> Value:
+    try:
+        value = parse_energy(raw)
+    except TooManyDecimals:
+        raise Invalid("err.kwh_decimals") from None
+    except (AmountTooLarge, InvalidAmount):
+        raise Invalid("err.kwh") from None
+    return _ranged(value, spec, parse_energy, "err.kwh_range")
+
+
+async def _phone(raw: str, spec: Validator, hop: Hop) -> Value:
+    try:
+        return parse_zambian_mobile(raw)
+    except EnerlectraError:
+        raise Invalid("err.phone") from None
+
+
+async def _new_pin(raw: str, spec: Validator, hop: Hop) -> Value:
+    """A PIN being set is stored only as its final salted hash, never as typed."""
+    try:
+        validate_pin(raw)
+    except WeakPin:
+        raise Invalid("err.weak_pin") from None
+    except EnerlectraError:
+        raise Invalid("err.pin_format") from None
+    config = hop.platform.config
+    return await asyncio.to_thread(hash_pin, raw, pepper=config.pin_pepper, log2_n=config.pin_kdf_log2_n)
+
+
+async def _trade_price(raw: str, spec: Validator, hop: Hop) -> Value:
+    if raw == "1":
+        return hop.platform.config.platform_price_ngwee_per_kwh
+    if raw == "2":
+        return 0  # a gift
+    try:
+        return _ranged(parse_price(raw), Validator(type="trade_price", max="100"), parse_money, "err.price_range")
+    except InvalidAmount:
+        raise Invalid("err.price") from None
+
+
+VALIDATORS: dict[str, Callable[[str, Validator, Hop], Awaitable[Value]]] = {
+    "name": _name,
+    "text": _text,
+    "digits": _digits,
+    "amount": _amount,
+    "kwh": _kwh,
+    "phone": _phone,
+    "new_pin": _new_pin,
+    "trade_price": _trade_price,
+}
+
+
+def check_pin_format(raw: str) -> str:
+    if len(raw) != 4 or not raw.isascii() or not raw.isdigit():
+        raise Invalid("err.pin_format")
+    return raw

@@ -1,0 +1,65 @@
+"""HTTP routes: the USSD callback, session-end notifications, SMS delivery reports, health."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from ussd_server.appkeys import PLATFORM, SESSIONS, USSD
+from ussd_server.gateway import BadRequest, parse_callback
+
+log = logging.getLogger("enerlectra.http")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    if request.content_type not in FORM_TYPES:
+        raise web.HTTPUnsupportedMediaType(text="send a form (application/x-www-form-urlencoded)")
+    form = await request.post()  # over client_max_size: aiohttp answers 413
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+async def ussd(request: web.Request) -> web.Response:
+    try:
+        callback = parse_callback(await _form(request))
+    except BadRequest as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    body = await request.app[USSD].hop(callback)
+    return web.Response(text=body, content_type="text/plain")
+
+
+async def ussd_events(request: web.Request) -> web.Response:
+    form = await _form(request)
+    if "sessionId" not in form:
+        raise web.HTTPBadRequest(text="missing sessionId")
+    log.info(
+        "session-end session=%s status=%s hops=%s ms=%s",
+        form.get("sessionId", "")[:40],
+        form.get("status", ""),
+        form.get("hopsCount", ""),
+        form.get("durationInMillis", ""),
+    )
+    return web.Response(text="OK", content_type="text/plain")
+
+
+async def health(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    try:
+        await request.app[PLATFORM].store.chain_head()
+        checks["database"] = "ok"
+    except Exception as exc:  # reported, not hidden: /health is for operators
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        checks["sessions"] = "ok" if await request.app[SESSIONS].ping() else "error: no answer"
+    except Exception as exc:
+        checks["sessions"] = f"error: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    body = {"status": "ok" if ok else "degraded", "backend": request.app[PLATFORM].store.backend, **checks}
+    return web.json_response(body, status=200 if ok else 503)
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/ussd", ussd)
+    app.router.add_post("/ussd/events", ussd_events)
+    app.router.add_get("/health", health)

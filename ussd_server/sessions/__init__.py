@@ -1,0 +1,1 @@
+"""USSD sessions: the per-dial state kept between hops (Redis or in-process)."""
