@@ -47,8 +47,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -401,24 +401,36 @@ async def run_phase(target: Target, per_write: int, seconds: float) -> Phase:
     return Phase(len(latencies) * per_write, now - start, time.process_time() - cpu_start, latencies)
 
 
+@dataclass(frozen=True, slots=True)
+class Options:
+    seconds: float  # per measured phase
+    rounds: int
+    profile: bool
+    analyze: bool  # PostgreSQL: refresh planner statistics after warm-up
+
+
 Samples = dict[tuple[str, str], list[Phase]]  # (side, mode) -> one phase per round
 
 
-async def measure(targets: dict[str, Target], *, seconds: float, rounds: int, label: str) -> Samples:
-    warmup = min(MAX_WARMUP_S, seconds * WARMUP_FRACTION)
+async def measure(
+    targets: dict[str, Target], opts: Options, *, label: str, after_warmup: Callable[[], Awaitable[None]] | None
+) -> Samples:
+    warmup = min(MAX_WARMUP_S, opts.seconds * WARMUP_FRACTION)
     progress(f"[{label}] warm-up, {warmup:.1f} s per phase")
     for per_write in MODES.values():
         for side in SIDES:
             await run_phase(targets[side], per_write, warmup)
+    if after_warmup is not None:
+        await after_warmup()
     samples: Samples = defaultdict(list)
-    for r in range(rounds):
+    for r in range(opts.rounds):
         # ABBA: each side leads in every other round, so steady drift of the
         # machine's speed favours neither side's median.
         order = SIDES if r % 2 == 0 else SIDES[::-1]
-        progress(f"[{label}] round {r + 1}/{rounds}: {' then '.join(order)}, {seconds:.1f} s per phase")
+        progress(f"[{label}] round {r + 1}/{opts.rounds}: {' then '.join(order)}, {opts.seconds:g} s per phase")
         for mode, per_write in MODES.items():
             for side in order:
-                samples[side, mode].append(await run_phase(targets[side], per_write, seconds))
+                samples[side, mode].append(await run_phase(targets[side], per_write, opts.seconds))
     return samples
 
 
@@ -469,6 +481,8 @@ class BackendResult:
     modes: dict[str, ModeSummary]
     verified_entries: int
     profile: str | None
+    facts: dict[str, Any] = field(default_factory=dict)  # JSON keys under ledger.<backend>.
+    notes: list[str] = field(default_factory=list)  # printed under the table
 
 
 # --- profiling ------------------------------------------------------------------------
@@ -564,39 +578,85 @@ async def profile_single(target: OursTarget, seconds: float, label: str) -> str:
 # --- one backend ----------------------------------------------------------------------
 
 
-async def bench_sqlite(*, seconds: float, rounds: int, profile: bool) -> BackendResult:
+async def bench_sqlite(opts: Options) -> BackendResult:
     async with sqlite_files() as (url, raw_path):
         store = await open_ledger(url)
         raw = RawSqliteTarget(raw_path, RawRows(Workload(seed=2)))
         try:
             raw.create_table(sqlite_raw_ddl(sqlite_path(url)))
-            return await bench_targets("sqlite", store, raw, seconds=seconds, rounds=rounds, profile=profile)
+            return await bench_targets("sqlite", store, raw, opts)
         finally:
             raw.close()
             await store.close()
 
 
-async def bench_postgres(*, seconds: float, rounds: int, profile: bool) -> BackendResult:
+async def bench_postgres(opts: Options) -> BackendResult:
     async with postgres_databases() as (url, raw_url):
         await create_postgres_raw_table(raw_url)
+        facts = await postgres_facts(url)
         store = await open_ledger(url)
         try:
             raw = await RawPostgresTarget.connect(raw_url, RawRows(Workload(seed=2)))
             try:
-                return await bench_targets("postgres", store, raw, seconds=seconds, rounds=rounds, profile=profile)
+
+                async def refresh_statistics() -> None:
+                    await analyze(url)
+                    await analyze(raw_url)
+
+                result = await bench_targets(
+                    "postgres", store, raw, opts, after_warmup=refresh_statistics if opts.analyze else None
+                )
             finally:
                 await raw.close()
         finally:
             await store.close()
+    return replace(result, facts=facts, notes=postgres_notes(facts, analyzed=opts.analyze))
+
+
+async def postgres_facts(url: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT name, setting FROM pg_settings WHERE name IN "
+            "('server_version', 'autovacuum', 'synchronous_commit', 'fsync', 'wal_sync_method')"
+        )
+    finally:
+        await conn.close()
+    return {f"server.{r['name']}": r["setting"] for r in rows}
+
+
+async def analyze(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+def postgres_notes(facts: dict[str, Any], *, analyzed: bool) -> list[str]:
+    if facts.get("server.autovacuum") != "off":
+        return []
+    if analyzed:
+        return [
+            "postgres: the server runs with autovacuum=off, so both databases were ANALYZEd after warm-up;"
+            " without it the store's cached plans, made on a near-empty table, scan transfers sequentially"
+            " and ours slows down as the table grows (see --no-analyze)."
+        ]
+    return ["postgres: autovacuum=off and --no-analyze: statistics never refreshed, ours slows as transfers grows."]
 
 
 async def bench_targets(
-    backend: str, store: Store, raw: Target, *, seconds: float, rounds: int, profile: bool
+    backend: str,
+    store: Store,
+    raw: Target,
+    opts: Options,
+    *,
+    after_warmup: Callable[[], Awaitable[None]] | None = None,
 ) -> BackendResult:
     ours = OursTarget(store, Workload(seed=1))
     ours.acknowledged = WALLETS  # the funding transfers
-    samples = await measure({"ours": ours, "raw": raw}, seconds=seconds, rounds=rounds, label=backend)
-    profile_text = await profile_single(ours, seconds, backend) if profile else None
+    samples = await measure({"ours": ours, "raw": raw}, opts, label=backend, after_warmup=after_warmup)
+    profile_text = await profile_single(ours, opts.seconds, backend) if opts.profile else None
     entries = await verify(store, expected_entries=ours.acknowledged, label=backend)
     modes = {mode: ModeSummary.of(samples["ours", mode], samples["raw", mode]) for mode in MODES}
     return BackendResult(backend, modes, entries, profile_text)
@@ -645,12 +705,14 @@ def format_table(results: Sequence[BackendResult], *, seconds: float, rounds: in
         )
     lines += ["", "transfers verified (hash chain, balances, count): "]
     lines[-1] += ", ".join(f"{r.backend} {r.verified_entries:,}" for r in results)
+    lines += [note for r in results for note in r.notes]
     return "\n".join(lines)
 
 
 def result_keys(result: BackendResult) -> dict[str, Any]:
     prefix = f"ledger.{result.backend}"
     out: dict[str, Any] = {f"{prefix}.verified_transfers": result.verified_entries}
+    out |= {f"{prefix}.{key}": value for key, value in result.facts.items()}
     for mode, s in result.modes.items():
         out |= {
             f"{prefix}.{mode}.tps": round(s.ours_rate, 1),
@@ -697,6 +759,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="seconds per measured phase")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="alternating rounds (medians reported)")
     parser.add_argument("--profile", action="store_true", help="also profile the single-transfer path (cProfile)")
+    parser.add_argument(
+        "--no-analyze",
+        dest="analyze",
+        action="store_false",
+        help="PostgreSQL: do not ANALYZE after warm-up (shows the stale-plan slowdown when autovacuum is off)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="where to write the JSON results")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.rounds < 1:
@@ -705,11 +773,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 async def run(args: argparse.Namespace) -> list[BackendResult]:
+    opts = Options(seconds=args.seconds, rounds=args.rounds, profile=args.profile, analyze=args.analyze)
     backends = ("sqlite", "postgres") if args.backend == "all" else (args.backend,)
     results = []
     for backend in backends:
         bench = bench_sqlite if backend == "sqlite" else bench_postgres
-        results.append(await bench(seconds=args.seconds, rounds=args.rounds, profile=args.profile))
+        results.append(await bench(opts))
     return results
 
 
@@ -721,6 +790,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchmarkError as exc:
         print(f"BENCHMARK FAILED: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted (throwaway databases dropped)", file=sys.stderr)
+        return 130
     print(format_table(results, seconds=args.seconds, rounds=args.rounds))
     for result in results:
         if result.profile:

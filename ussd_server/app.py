@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from menus import MAIN_TREE
-from ussd_server.appkeys import PLATFORM, SESSIONS, SETTINGS, USSD
+from ussd_server.appkeys import OUTBOX_WORKER, PLATFORM, SESSIONS, SETTINGS, SMS_BACKEND, USSD
 from ussd_server.auth import gateway_auth
 from ussd_server.bootstrap import open_platform
 from ussd_server.gateway import UssdService
@@ -21,6 +23,8 @@ from ussd_server.sessions.memory import MemorySessionStore
 from ussd_server.sessions.redis_store import RedisSessionStore
 from ussd_server.sessions.store import SessionStore
 from ussd_server.settings import Settings
+from ussd_server.sms.backends import build_backend
+from ussd_server.sms.worker import OutboxWorker
 
 log = logging.getLogger("enerlectra")
 
@@ -51,12 +55,28 @@ def create_app(settings: Settings) -> web.Application:
         except BaseException:
             await platform.store.close()
             raise
+        backend = build_backend(settings)
+        worker = OutboxWorker(platform.store, backend, catalogs, settings, platform.clock)
         app[PLATFORM] = platform
         app[SESSIONS] = sessions
+        app[SMS_BACKEND] = backend
+        app[OUTBOX_WORKER] = worker
         app[USSD] = UssdService(
-            platform=platform, sessions=sessions, runtime=runtime, catalogs=catalogs, settings=settings
+            platform=platform,
+            sessions=sessions,
+            runtime=runtime,
+            catalogs=catalogs,
+            settings=settings,
+            on_sms_queued=worker.wake,
         )
+        stop = asyncio.Event()
+        delivering = asyncio.create_task(worker.run_forever(stop), name="outbox-worker")
         yield
+        stop.set()
+        worker.wake()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(delivering, timeout=settings.sms_timeout_s + 5)
+        await backend.close()
         await sessions.close()
         await platform.store.close()
 

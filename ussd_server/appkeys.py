@@ -8,8 +8,12 @@ from engine.platform import Platform
 from ussd_server.gateway import UssdService
 from ussd_server.sessions.store import SessionStore
 from ussd_server.settings import Settings
+from ussd_server.sms.backends import SmsBackend
+from ussd_server.sms.worker import OutboxWorker
 
 PLATFORM = web.AppKey("platform", Platform)
 SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", SessionStore)
 USSD = web.AppKey("ussd", UssdService)
+SMS_BACKEND = web.AppKey("sms_backend", SmsBackend)
+OUTBOX_WORKER = web.AppKey("outbox_worker", OutboxWorker)

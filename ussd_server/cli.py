@@ -7,6 +7,8 @@ enerlectra demo seed             load demo clusters and users (idempotent)
 enerlectra user show PHONE       one user's profile, balances and last transactions
 enerlectra user list             users, oldest first
 enerlectra stats                 users, clusters and platform carbon savings
+enerlectra menus lint            check menu trees and catalogs (exit 1 naming every problem)
+enerlectra menus graph           print the menu tree as a Mermaid diagram
 enerlectra serve                 run the HTTP server
 """
 
@@ -123,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--offset", type=int, default=0)
     sub.add_parser("stats", help="platform statistics")
+    menus = sub.add_parser("menus", help="menu trees").add_subparsers(dest="action", required=True)
+    menus.add_parser("lint", help="check menu trees and catalogs")
+    menus.add_parser("graph", help="print a Mermaid diagram of the menu tree")
     sub.add_parser("serve", help="run the HTTP server")
     return parser
 
@@ -149,6 +154,26 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         await platform.store.close()
 
 
+def menus_command(action: str) -> int:
+    """Menu checks need no database: they run before anything is opened."""
+    from menus import MAIN_TREE
+    from ussd_server.app import build_runtime
+    from ussd_server.menu.tree import MenuError, mermaid
+
+    try:
+        runtime, _ = build_runtime()
+    except MenuError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{len(exc.problems)} problems")
+        return 1
+    if action == "graph":
+        print(mermaid(runtime.tree.tree))
+        return 0
+    print(f"menus OK: {MAIN_TREE.name} ({len(runtime.screens)} screens) and catalogs for en, ny, bem")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -156,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if args.group == "menus":
+        return menus_command(args.action)
     if args.group == "serve":
         from ussd_server.app import serve
 

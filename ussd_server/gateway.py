@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from engine.errors import EnerlectraError
@@ -91,7 +91,9 @@ class UssdService:
         runtime: MenuRuntime,
         catalogs: Catalogs,
         settings: Settings,
+        on_sms_queued: Callable[[], None] = lambda: None,
     ) -> None:
+        self.on_sms_queued = on_sms_queued
         self.platform = platform
         self.sessions = sessions
         self.runtime = runtime
@@ -166,6 +168,8 @@ class UssdService:
         s.hops += 1
         s.last_digest, s.last_len, s.last_reply = digest, len(request.text), reply.body
         await self.sessions.save(s, self.settings.session_ttl_s)
+        if hop.sms_queued:
+            self.on_sms_queued()  # deliver receipts now rather than at the next poll
         return reply.body, "end" if reply.end else "con", s.state
 
     async def _resume_candidate(self, phone: str, new_id: str) -> Session | None:

@@ -6,8 +6,10 @@ import logging
 
 from aiohttp import web
 
-from ussd_server.appkeys import PLATFORM, SESSIONS, USSD
+from ussd_server.appkeys import PLATFORM, SESSIONS, SETTINGS, SMS_BACKEND, USSD
 from ussd_server.gateway import BadRequest, parse_callback
+from ussd_server.sms.backends import InboxBackend
+from ussd_server.sms.delivery_reports import InvalidDeliveryReport, apply_delivery_report, parse_delivery_report
 
 log = logging.getLogger("enerlectra.http")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -43,6 +45,26 @@ async def ussd_events(request: web.Request) -> web.Response:
     return web.Response(text="OK", content_type="text/plain")
 
 
+async def sms_delivery(request: web.Request) -> web.Response:
+    """AT delivery reports. 200 even for a report we cannot match: AT would only resend it."""
+    try:
+        report = parse_delivery_report(await _form(request))
+    except InvalidDeliveryReport as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    await apply_delivery_report(request.app[PLATFORM].store, report)
+    return web.Response(text="OK", content_type="text/plain")
+
+
+async def dev_inbox(request: web.Request) -> web.Response:
+    """Dev only: the SMS a phone received, for the simulator (SMS_BACKEND=inbox)."""
+    backend = request.app[SMS_BACKEND]
+    if not request.app[SETTINGS].dev_mode or not isinstance(backend, InboxBackend):
+        raise web.HTTPNotFound()
+    phone = request.query.get("phone", "")
+    messages = [{"to": m.to, "text": m.text, "at": m.at} for m in backend.messages(phone)]
+    return web.json_response({"phone": phone, "messages": messages})
+
+
 async def health(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
     try:
@@ -62,4 +84,6 @@ async def health(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/ussd", ussd)
     app.router.add_post("/ussd/events", ussd_events)
+    app.router.add_post("/sms/delivery", sms_delivery)
+    app.router.add_get("/dev/sms", dev_inbox)
     app.router.add_get("/health", health)

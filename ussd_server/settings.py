@@ -61,7 +61,9 @@ class Settings(BaseModel):
     at_api_key: str | None = Field(default=None, repr=False)
     at_sender_id: str | None = None
     sms_timeout_s: float = Field(default=10.0, gt=0, le=120)
-    sms_max_attempts: int = Field(default=6, ge=1, le=50)
+    # 12 attempts with capped exponential backoff span about 50 minutes: long
+    # enough to ride out an operator outage or an empty AT balance.
+    sms_max_attempts: int = Field(default=12, ge=1, le=50)
     sms_poll_interval_s: float = Field(default=1.0, gt=0, le=60)
 
     @model_validator(mode="after")

@@ -115,6 +115,7 @@ async def register(hop: Hop) -> Outcome:
     except EnerlectraError as exc:
         return _failure(exc)
     hop.forget_user()
+    hop.sms_queued = True
     hop.session.user_id = user.id
     hop.session.language = str(user.language)
     values.clear()
@@ -223,6 +224,7 @@ async def buy_energy(hop: Hop) -> Outcome:
         balance = await hop.platform.wallet.balances(user)
         return _failure(exc, ngwee=balance.ngwee)
     after = await hop.platform.wallet.balances(user)
+    hop.sms_queued = True
     hop.session.back.clear()
     return Outcome(
         values={"ref": receipt.reference, "cost": receipt.cost_ngwee, "ngwee": after.ngwee, "bal_wh": after.wh}
@@ -285,6 +287,7 @@ async def trade_energy(hop: Hop) -> Outcome:
     except EnerlectraError as exc:
         balance = await hop.platform.wallet.balances(user)
         return _failure(exc, have_wh=balance.wh)
+    hop.sms_queued = True
     hop.session.back.clear()
     return Outcome(values={"ref": receipt.reference, "cost": receipt.quote.cost_ngwee})
 

@@ -21,6 +21,7 @@ class Hop:
     pin: str | None = None  # typed on a PIN screen this hop; never stored anywhere
     resume_candidate: Session | None = None  # a dropped session of this phone, offered on a new dial
     shown: dict[str, Any] = field(default_factory=dict)  # values for this hop's screen only
+    sms_queued: bool = False  # an action wrote outbox rows: wake the SMS worker
     _user: User | None = None
     _user_loaded: bool = False
 

@@ -4,10 +4,11 @@ The SDK is synchronous (``requests``), so each send runs on a small dedicated
 thread pool and :func:`asyncio.wait_for` bounds how long we wait. Our timeout
 is the one that counts: when it fires the send is reported as ``retry`` and
 the thread may linger until the HTTP call ends. We also hand the SDK a
-``requests`` timeout of the same length so a lingering thread ends soon after
-(it bounds each socket read, not the whole call, so a server trickling bytes
-can hold a thread longer; the pool is small and separate, so that never
-reaches the event loop or the database). Because a timed-out message may in
+``requests`` timeout a little longer than ours, so our bound is the one that
+decides and a lingering thread ends soon after (it bounds each socket read,
+not the whole call, so a server trickling bytes can hold a thread longer;
+the pool is small and separate, so that never reaches the event loop or the
+database). Because a timed-out message may in
 fact have gone out, a retry can deliver it twice: delivery is at least once.
 
 We build our own ``SMSService`` instead of calling ``africastalking.initialize``:
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 # The SDK refuses anything else with a ValueError before it sends.
 _E164 = re.compile(r"^\+\d{7,15}$")
 _CONNECT_TIMEOUT_S = 3.05
+_THREAD_GRACE_S = 1.0
 _ERROR_CHARS = 200
 
 # Per-recipient statusCode -> what the worker should do. AT's meanings, and why:
@@ -119,7 +121,7 @@ class AfricasTalkingBackend:
             text,
             [to],
             sender_id=self._sender_id,
-            timeout=(min(_CONNECT_TIMEOUT_S, self._timeout_s), self._timeout_s),
+            timeout=(min(_CONNECT_TIMEOUT_S, self._timeout_s), self._timeout_s + _THREAD_GRACE_S),
         )
         try:
             response = await asyncio.wait_for(

@@ -86,6 +86,9 @@ class OutboxWorker:
         poll interval, :meth:`wake` or ``stop``.
         """
         while not stop.is_set():
+            # Cleared before the claim, so a wake() that arrives during it
+            # makes the next sleep return at once.
+            self._wake.clear()
             claimed = 0
             try:
                 claimed = await self.run_once()
@@ -101,14 +104,13 @@ class OutboxWorker:
         woken = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait(
-                {stopping, woken}, timeout=self.settings.sms_poll_interval_s, return_when="FIRST_COMPLETED"
+                {stopping, woken}, timeout=self.settings.sms_poll_interval_s, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             for waiter in (stopping, woken):
                 waiter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await waiter
-        self._wake.clear()
 
     async def _settle(self, row: OutboxRow, slots: asyncio.Semaphore) -> None:
         # One row's trouble must never stop the others or the worker: an

@@ -1,0 +1,123 @@
+"""End-to-end fixtures: the real app over HTTP, a fresh database, sessions on the real Redis.
+
+Every test gets its own migrated database (SQLite and PostgreSQL, through the
+shared ``database_url`` fixture) seeded with the demo data, and talks to the
+app only through ``POST /ussd`` like Africa's Talking does. Redis is shared
+with everything else on this machine, so tests never flush it: every dial
+uses a fresh ``sessionId`` and a number made for this test run, and the keys a
+test created are deleted when it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import BasicAuth
+from aiohttp.test_utils import TestClient, TestServer
+
+from engine.model import User
+from engine.platform import Platform
+from engine.wallet import Balances
+from tests.conftest import redis_url
+from tests.e2e.phone import Client, Gateway, Phone, ScreenLog, unique_phone
+from ussd_server.app import create_app
+from ussd_server.appkeys import PLATFORM, USSD
+from ussd_server.demo import DEMO_PIN, seed_demo
+from ussd_server.i18n import Catalogs
+from ussd_server.settings import Settings
+
+LANGUAGES = ("en", "ny", "bem")
+SCREEN_LENGTHS_JSON = Path(__file__).parent / ".screen_lengths.json"
+BASE_ENV = {
+    "PIN_KDF_LOG2_N": "10",  # real scrypt, cheaper cost
+    "PIN_PEPPER": "e2e-pepper-0123456789abcdef",
+    "LOG_LEVEL": "WARNING",
+}
+_SCREEN_LOG = pytest.StashKey[ScreenLog]()
+
+
+@dataclass
+class World:
+    """One running app and what a test needs around it."""
+
+    client: Client
+    gateway: Gateway
+    platform: Platform
+    settings: Settings
+    catalogs: Catalogs
+
+    def phone(self, number: str | None = None, **kwargs: Any) -> Phone:
+        return self.gateway.phone(number, **kwargs)
+
+    def t(self, language: str, key: str, **params: Any) -> str:
+        """A catalog text as the app renders it."""
+        return self.catalogs.render(language, key, params)
+
+    async def user(self, phone: str) -> User:
+        return await self.platform.users.get(phone)
+
+    async def new_user(self, language: str = "en", name: str = "Test Person", pin: str = DEMO_PIN) -> User:
+        """An existing (already registered) user with a number nobody else uses."""
+        return await self.platform.users.register(phone=unique_phone(), name=name, language=language, pin=pin)
+
+    async def balances(self, phone: str) -> Balances:
+        return await self.platform.wallet.balances(await self.user(phone))
+
+
+@asynccontextmanager
+async def running_app(
+    env: dict[str, str], log: ScreenLog | None = None, *, seed: bool = True, auth: BasicAuth | None = None,
+    params: dict[str, str] | None = None,
+) -> AsyncIterator[World]:
+    settings = Settings.from_env({**BASE_ENV, **env})
+    app = create_app(settings)
+    async with TestClient(TestServer(app)) as client:
+        platform = app[PLATFORM]
+        if seed:
+            await seed_demo(platform)
+        gateway = Gateway(client, log, params=params, auth=auth)
+        world = World(client, gateway, platform, settings, app[USSD].catalogs)
+        try:
+            yield world
+        finally:
+            try:
+                await gateway.forget()
+            except Exception:  # the store may be down on purpose; its keys expire by TTL
+                pass
+
+
+@pytest.fixture(scope="session")
+def screen_log(request: pytest.FixtureRequest) -> Iterator[ScreenLog]:
+    """The longest reply per screen over the whole run, written to .screen_lengths.json at the end."""
+    log = ScreenLog()
+    request.config.stash[_SCREEN_LOG] = log
+    yield log
+    if log.screens:
+        log.write(SCREEN_LENGTHS_JSON)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    log = config.stash.get(_SCREEN_LOG, None)
+    if log is None or not log.screens:
+        return
+    terminalreporter.section("longest rendered reply per screen (characters incl. CON/END)")
+    for line in log.summary():
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"written to {SCREEN_LENGTHS_JSON}")
+
+
+@pytest.fixture
+async def world(database_url: str, screen_log: ScreenLog) -> AsyncIterator[World]:
+    """The app on a fresh seeded database (sqlite and postgres), sessions on the shared Redis."""
+    async with running_app({"DATABASE_URL": database_url, "REDIS_URL": redis_url()}, screen_log) as w:
+        yield w
+
+
+@pytest.fixture(params=LANGUAGES)
+def language(request: pytest.FixtureRequest) -> str:
+    return str(request.param)

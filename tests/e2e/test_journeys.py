@@ -1,0 +1,598 @@
+"""Every USSD journey, in English, Chinyanja and Ichibemba, over HTTP on both databases.
+
+Screens are compared with the catalog texts the user should see; money and
+energy are checked in the engine; SMS in the outbox. Tests dial only as users
+made for the test (unique numbers), so the shared Redis never offers one test
+another test's dropped session.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from engine.ledger.model import Ledger, TransferCode
+from engine.model import ClusterKind, User
+from engine.units import cost_of_energy, format_energy, format_money
+from tests.e2e.conftest import LANGUAGES, World
+from tests.e2e.phone import Phone, option, reference_in, unique_phone
+from ussd_server.demo import DEMO_PIN
+
+NEW_PIN = "4826"
+WRONG_PIN = "9173"
+LANGUAGE_NAMES = {"en": "English", "ny": "Chinyanja", "bem": "Ichibemba"}
+MWILA = "+260977123456"  # a demo user (Bemba by default)
+KABULONGA = ("Lusaka", "Kabulonga Micro-Grid", "lsk-kabulonga-micro", 115)
+TX_LABELS = {
+    TransferCode.STARTING_CREDIT: "tx.bonus",
+    TransferCode.CLUSTER_ENERGY: "tx.solar",
+    TransferCode.CLUSTER_PAYMENT: "tx.payment",
+    TransferCode.ENERGY_GIFT: "tx.gift",
+    TransferCode.ENERGY_TRADE: "tx.energy",
+    TransferCode.ENERGY_PAYMENT: "tx.payment",
+}
+
+
+def other_language(language: str) -> str:
+    return LANGUAGES[(LANGUAGES.index(language) + 1) % len(LANGUAGES)]
+
+
+def lines(reply: str) -> list[str]:
+    return reply[4:].split("\n")
+
+
+async def dial_home(world: World, user: User) -> Phone:
+    phone = world.phone(user.phone)
+    reply = await phone.dial()
+    lang = str(user.language)
+    assert reply.startswith("CON "), reply
+    assert lines(reply)[0] == world.t(lang, "home.title", first_name=user.name.split()[0]), reply
+    assert world.t(lang, "home.buy") in reply, reply
+    return phone
+
+
+async def choose(world: World, phone: Phone, language: str, key: str, **params: object) -> str:
+    """Press the number of the option labelled with catalog text ``key``."""
+    return await phone.send(option(phone.last, world.t(language, key, **params)))
+
+
+async def go_to_kwh(world: World, phone: Phone, lang: str, region: str, cluster: str) -> str:
+    await choose(world, phone, lang, "home.buy")
+    assert lines(phone.last)[0] == world.t(lang, "buy.region"), phone.last
+    await phone.send(option(phone.last, region))
+    assert lines(phone.last)[0] == world.t(lang, "buy.cluster", region=region), phone.last
+    return await phone.send(option(phone.last, cluster))
+
+
+async def outbox(world: World, phone: str, template: str | None = None) -> list:
+    rows = await world.platform.store.list_outbox(recipient=phone, limit=100)
+    return [r for r in rows if template is None or r.message.template == template]
+
+
+# --- registration -------------------------------------------------------------------
+
+
+async def test_registration_in_chosen_language(world: World, language: str) -> None:
+    phone = world.phone()
+    welcome = await phone.dial()
+    assert lines(welcome)[0] == world.t("en", "reg.welcome"), welcome
+    for lang in LANGUAGES:
+        assert world.t("en", f"lang.{lang}") in welcome, f"language {lang} not offered:\n{welcome}"
+
+    reply = await phone.send(option(welcome, world.t("en", f"lang.{language}")))
+    assert lines(reply)[0] == world.t(language, "reg.name"), reply
+    reply = await phone.send("Mutale Chanda")
+    assert lines(reply)[0] == world.t(language, "reg.pin", name="Mutale Chanda"), reply
+    reply = await phone.send(NEW_PIN)
+    assert lines(reply)[0] == world.t(language, "reg.pin_again"), reply
+    home = await phone.send(NEW_PIN)
+
+    assert len(phone.replies) <= 5, phone.replies
+    assert lines(home)[0] == world.t(language, "home.title", first_name="Mutale"), home
+    for key in ("home.balance", "home.buy", "home.sell", "home.account"):
+        assert world.t(language, key) in home, f"{key} missing on the main menu:\n{home}"
+    user = await world.user(phone.number)
+    assert (user.name, str(user.language)) == ("Mutale Chanda", language)
+    balances = await world.platform.wallet.balances(user)
+    assert (balances.ngwee, balances.wh) == (500, 0), "a new user starts with K5.00 and no energy"
+    await world.platform.users.verify_pin(user, NEW_PIN)
+    welcome_sms = await outbox(world, phone.number, "sms.welcome")
+    assert [str(r.message.language) for r in welcome_sms] == [language]
+
+
+async def test_registration_pin_mismatch_asks_again(world: World, language: str) -> None:
+    phone = world.phone()
+    await phone.dial()
+    await phone.send(option(phone.last, world.t("en", f"lang.{language}")), "Chanda")
+    await phone.send(NEW_PIN)
+    reply = await phone.send("7391")
+
+    assert reply.startswith("CON "), reply
+    assert lines(reply)[:2] == [world.t(language, "err.pin_mismatch"), world.t(language, "reg.pin", name="Chanda")]
+    assert await world.platform.users.find(phone.number) is None, "registered although the PINs differed"
+
+    await phone.send("7391")
+    home = await phone.send("7391")
+    assert lines(home)[0] == world.t(language, "home.title", first_name="Chanda"), home
+    await world.platform.users.verify_pin(await world.user(phone.number), "7391")
+
+
+# --- wallet -------------------------------------------------------------------------
+
+
+async def test_balance_in_two_replies(world: World, language: str) -> None:
+    user = await world.new_user(language, "Bwalya Mwansa")
+    await world.platform.clusters.buy(buyer=user, cluster_id="kbw-campus-solar", wh=1250, operation_id="t:b")
+    phone = await dial_home(world, user)
+
+    reply = await choose(world, phone, language, "home.balance")
+
+    assert len(phone.replies) == 2
+    b = await world.platform.wallet.balances(user)
+    assert (b.ngwee, b.wh) == (500 - 138, 1250)
+    assert reply.startswith("CON " + world.t(language, "wallet.balance", ngwee=b.ngwee, wh=b.wh)), reply
+    assert format_money(b.ngwee) in reply and format_energy(b.wh) in reply
+
+
+async def _statement_user(world: World, language: str) -> User:
+    user = await world.new_user(language, "Kunda Zulu")
+    await world.platform.clusters.buy(buyer=user, cluster_id="lsk-kabulonga-micro", wh=2000, operation_id="t:s1")
+    mwila = await world.user(MWILA)
+    await world.platform.trading.trade(
+        seller=mwila, buyer_phone=user.phone, wh=500, price_ngwee_per_kwh=0, operation_id="t:s2"
+    )
+    return user
+
+
+async def test_mini_statement(world: World, language: str) -> None:
+    user = await _statement_user(world, language)
+    phone = await dial_home(world, user)
+    await choose(world, phone, language, "home.balance")
+    reply = await choose(world, phone, language, "wallet.statement")
+
+    assert lines(reply)[0] == world.t(language, "statement.title"), reply
+    history = await world.platform.wallet.history(user, limit=12)
+    expected = []
+    for entry in history.entries:  # newest first
+        when = datetime.fromtimestamp(entry.timestamp / 1_000_000, UTC).strftime("%d/%m")
+        amount = format_money(entry.amount) if entry.ledger is Ledger.ZMW else format_energy(entry.amount)
+        what = world.t(language, TX_LABELS[TransferCode(entry.code)])
+        expected.append(world.t(language, "statement.item", when=when, what=what, amount="+" * (entry.amount > 0) + amount))
+    assert len(expected) == 4  # bonus, solar kWh, its payment, the gift
+    assert lines(reply)[1:5] == expected, f"statement lines differ:\n{reply}\nexpected {expected}"
+    assert "+K5.00" in reply and "-K2.30" in reply and "+2 kWh" in reply and "+0.5 kWh" in reply
+
+
+async def test_carbon_report(world: World, language: str) -> None:
+    user = await _statement_user(world, language)
+    phone = await dial_home(world, user)
+    await choose(world, phone, language, "home.balance")
+    reply = await choose(world, phone, language, "wallet.carbon")
+
+    report = await world.platform.carbon.for_user(user)
+    assert report.renewable_wh == 2500 and report.co2_grams == 2000
+    text = world.t(
+        language, "carbon.report", wh=report.renewable_wh, kg=report.co2_grams, trees=report.trees_tenths, km=report.car_km
+    )
+    assert reply == "END " + text, f"carbon screen cut or wrong:\n{reply!r}\nexpected\n{'END ' + text!r}"
+    assert "2.5 kWh" in reply and "2.0 kg" in reply
+
+
+# --- buying from a cluster -----------------------------------------------------------
+
+
+async def test_buy_energy_from_a_cluster(world: World, language: str) -> None:
+    region, name, cluster_id, price = KABULONGA
+    user = await world.new_user(language, "Mapalo Phiri")
+    before = await world.platform.clusters.get(cluster_id)
+    phone = await dial_home(world, user)
+
+    reply = await go_to_kwh(world, phone, language, region, name)
+    assert lines(reply)[0] == world.t(
+        language, "buy.kwh", cluster_name=name, price=price, available=before.available_wh
+    ), reply
+    reply = await phone.send("2.5")
+    cost = cost_of_energy(2500, price)
+    assert cost == 288
+    assert lines(reply)[0] == world.t(language, "buy.confirm", wh=2500, cluster_name=name, cost=cost), reply
+    receipt = await phone.send(DEMO_PIN)
+
+    assert len(phone.replies) <= 6, phone.replies
+    assert receipt.startswith("END "), receipt
+    ref = reference_in(receipt)
+    assert receipt == "END " + world.t(language, "buy.receipt", wh=2500, cost=cost, ref=ref, ngwee=500 - cost, bal_wh=2500)
+    b = await world.platform.wallet.balances(user)
+    assert (b.ngwee, b.wh) == (500 - cost, 2500)
+    after = await world.platform.clusters.get(cluster_id)
+    assert after.available_wh == before.available_wh - 2500
+    rows = await outbox(world, user.phone, "sms.cluster_purchase")
+    assert len(rows) == 1, rows
+    message = rows[0].message
+    assert str(message.language) == language
+    assert (message.params["ref"], message.params["wh"], message.params["ngwee"]) == (ref, 2500, cost)
+    sms = world.t(str(message.language), message.template, **message.params)
+    assert ref[:5] + "-" + ref[5:] in sms and name in sms
+
+
+# --- selling and sending --------------------------------------------------------------
+
+
+async def _seller_with_energy(world: World, language: str, wh: int = 3000) -> User:
+    user = await world.new_user(language, "Chola Mumba")
+    await world.platform.clusters.buy(buyer=user, cluster_id="cb-kitwe-solar-park", wh=wh, operation_id="t:seller")
+    return user
+
+
+async def _counterpart(world: World, language: str) -> User:
+    """The demo user Mwila, speaking the given language."""
+    mwila = await world.user(MWILA)
+    return await world.platform.users.change_language(mwila, language)
+
+
+async def test_sell_energy_to_another_number(world: World, language: str) -> None:
+    seller = await _seller_with_energy(world, language)
+    buyer_language = other_language(language)
+    buyer = await _counterpart(world, buyer_language)
+    seller_before = await world.platform.wallet.balances(seller)
+    buyer_before = await world.platform.wallet.balances(buyer)
+    phone = await dial_home(world, seller)
+
+    reply = await choose(world, phone, language, "home.sell")
+    assert lines(reply)[0] == world.t(language, "sell.phone"), reply
+    reply = await phone.send("0977 123 456")
+    assert lines(reply)[0] == world.t(language, "sell.kwh", have_wh=3000), reply
+    reply = await phone.send("1.5")
+    assert lines(reply)[0] == world.t(language, "sell.price", market=120).split("\n")[0], reply
+    reply = await phone.send("1")
+    confirm = world.t(
+        language, "sell.confirm", wh=1500, counterpart_name=buyer.name, counterpart=buyer.phone, cost=180
+    )
+    assert lines(reply)[0] == confirm, reply
+    receipt = await phone.send(DEMO_PIN)
+
+    assert len(phone.replies) <= 6, phone.replies
+    ref = reference_in(receipt)
+    assert receipt == "END " + world.t(
+        language, "sell.receipt", wh=1500, counterpart_name=buyer.name, cost=180, ref=ref
+    )
+    s, b = await world.platform.wallet.balances(seller), await world.platform.wallet.balances(buyer)
+    assert (s.ngwee - seller_before.ngwee, s.wh - seller_before.wh) == (180, -1500)
+    assert (b.ngwee - buyer_before.ngwee, b.wh - buyer_before.wh) == (-180, 1500)
+    sold = await outbox(world, seller.phone, "sms.energy_sold")
+    bought = await outbox(world, buyer.phone, "sms.energy_bought")
+    assert len(sold) == 1 and len(bought) == 1, (sold, bought)
+    assert str(sold[0].message.language) == language
+    assert str(bought[0].message.language) == buyer_language
+    assert sold[0].message.params["ref"] == bought[0].message.params["ref"] == ref
+
+
+async def test_send_energy_as_a_gift(world: World, language: str) -> None:
+    seller = await _seller_with_energy(world, language)
+    buyer_language = other_language(language)
+    buyer = await _counterpart(world, buyer_language)
+    seller_before = await world.platform.wallet.balances(seller)
+    buyer_before = await world.platform.wallet.balances(buyer)
+    phone = await dial_home(world, seller)
+
+    await choose(world, phone, language, "home.sell")
+    await phone.send("0977123456", "0.75")
+    reply = await phone.send("2")  # price option 2: a free gift
+    confirm = world.t(language, "send.confirm", wh=750, counterpart_name=buyer.name, counterpart=buyer.phone)
+    assert lines(reply)[0] == confirm, reply
+    receipt = await phone.send(DEMO_PIN)
+
+    ref = reference_in(receipt)
+    assert receipt == "END " + world.t(language, "send.receipt", wh=750, counterpart_name=buyer.name, ref=ref)
+    s, b = await world.platform.wallet.balances(seller), await world.platform.wallet.balances(buyer)
+    assert (s.ngwee, s.wh) == (seller_before.ngwee, seller_before.wh - 750), "a gift costs the sender no money"
+    assert (b.ngwee, b.wh) == (buyer_before.ngwee, buyer_before.wh + 750), "a gift costs the receiver no money"
+    sent = await outbox(world, seller.phone, "sms.energy_sent")
+    received = await outbox(world, buyer.phone, "sms.energy_received")
+    assert len(sent) == 1 and len(received) == 1, (sent, received)
+    assert (str(sent[0].message.language), str(received[0].message.language)) == (language, buyer_language)
+    assert await outbox(world, seller.phone, "sms.energy_sold") == []
+
+
+async def _refused_counterpart(
+    world: World, language: str, typed: str, seller: User | None = None
+) -> tuple[User, Phone, str]:
+    seller = seller or await _seller_with_energy(world, language)
+    phone = await dial_home(world, seller)
+    await choose(world, phone, language, "home.sell")
+    await phone.send(typed, "1")
+    return seller, phone, await phone.send("1")
+
+
+async def test_unknown_counterpart_is_refused_with_a_reason(world: World, language: str) -> None:
+    stranger = unique_phone()
+    seller, phone, reply = await _refused_counterpart(world, language, "0" + stranger[4:])
+
+    assert reply.startswith("CON "), reply
+    reason = world.t(language, "err.counterparty_not_found", counterpart=stranger)
+    assert lines(reply)[:2] == [reason, world.t(language, "sell.phone")], reply
+    assert "\n" not in reason
+    assert (await world.platform.wallet.balances(seller)).wh == 3000
+    assert await outbox(world, seller.phone, "sms.energy_sold") == []
+
+
+async def test_own_number_is_refused_with_a_reason(world: World, language: str) -> None:
+    seller = await _seller_with_energy(world, language)
+    _, phone, reply = await _refused_counterpart(world, language, "0" + seller.phone[4:], seller)
+
+    assert reply.startswith("CON "), reply
+    assert lines(reply)[:2] == [world.t(language, "err.self_trade"), world.t(language, "sell.phone")], reply
+    assert (await world.platform.wallet.balances(seller)).wh == 3000
+
+
+# --- my account ---------------------------------------------------------------------
+
+
+async def test_profile(world: World, language: str) -> None:
+    user = await world.new_user(language, "Natasha Mwale")
+    phone = await dial_home(world, user)
+    await choose(world, phone, language, "home.account")
+    reply = await choose(world, phone, language, "account.profile")
+
+    since = datetime.fromtimestamp(user.created_at / 1_000_000, UTC).strftime("%d/%m/%Y")
+    expected = world.t(
+        language, "profile.view", name=user.name, phone=user.phone, language_name=LANGUAGE_NAMES[language], since=since
+    )
+    assert reply == "END " + expected
+    assert "0" + user.phone[4:] in reply
+
+
+async def test_change_language(world: World, language: str) -> None:
+    target = other_language(language)
+    user = await world.new_user(language, "Lubinda Sakala")
+    phone = await dial_home(world, user)
+    await choose(world, phone, language, "home.account")
+    reply = await choose(world, phone, language, "account.language")
+    assert lines(reply)[0] == world.t(language, "account.choose_language"), reply
+    reply = await choose(world, phone, language, f"lang.{target}")
+
+    assert reply == "END " + world.t(target, "account.language_done"), "the confirmation is in the new language"
+    assert str((await world.user(user.phone)).language) == target
+    again = world.phone(user.phone)
+    home = await again.dial()
+    assert lines(home)[0] == world.t(target, "home.title", first_name="Lubinda"), home
+    assert world.t(target, "home.balance") in home, home
+    reply = await choose(world, again, target, "home.balance")
+    assert reply.startswith("CON " + world.t(target, "wallet.balance", ngwee=500, wh=0)), reply
+
+
+async def test_change_pin(world: World, language: str) -> None:
+    user = await world.new_user(language, "Musonda Kapata")
+    phone = await dial_home(world, user)
+    await choose(world, phone, language, "home.account")
+    reply = await choose(world, phone, language, "account.pin")
+    assert lines(reply)[0] == world.t(language, "pin.old"), "the current PIN is asked first"
+    reply = await phone.send(DEMO_PIN)
+    assert lines(reply)[0] == world.t(language, "pin.new"), reply
+    reply = await phone.send(NEW_PIN)
+    assert lines(reply)[0] == world.t(language, "pin.new_again"), reply
+    reply = await phone.send(NEW_PIN)
+    assert reply == "END " + world.t(language, "pin.done")
+
+    again = await dial_home(world, user)
+    await choose(world, again, language, "home.account")
+    await choose(world, again, language, "account.pin")
+    reply = await again.send(DEMO_PIN)
+    assert lines(reply)[:2] == [world.t(language, "err.wrong_pin", attempts_left=2), world.t(language, "pin.old")], (
+        "the old PIN must no longer work"
+    )
+    reply = await again.send(NEW_PIN)
+    assert lines(reply)[0] == world.t(language, "pin.new"), "the new PIN must work"
+    await world.platform.users.verify_pin(user, NEW_PIN)
+
+
+async def test_wrong_pin_three_times_locks_money_actions(world: World, language: str) -> None:
+    user = await world.new_user(language, "Mutinta Hamoonga")
+    phone = await dial_home(world, user)
+    await choose(world, phone, language, "home.account")
+    await choose(world, phone, language, "account.pin")
+
+    reply = await phone.send(WRONG_PIN)
+    assert lines(reply)[0] == world.t(language, "err.wrong_pin", attempts_left=2), reply
+    reply = await phone.send(WRONG_PIN)
+    assert lines(reply)[0] == world.t(language, "err.wrong_pin", attempts_left=1), reply
+    reply = await phone.send(WRONG_PIN)
+    locked = "END " + world.t(language, "err.pin_locked", minutes=world.settings.pin_lock_minutes)
+    assert reply == locked
+
+    stored = await world.user(user.phone)
+    lock_s = (stored.pin_locked_until - world.platform.clock.now_us()) / 1_000_000
+    assert 0 < lock_s <= world.settings.pin_lock_minutes * 60, f"the lock is kept in the database: {stored}"
+    # A fresh dial does not reset the lock: it is kept in the database, not the session.
+    again = await dial_home(world, user)
+    await go_to_kwh(world, again, language, "Lusaka", "Kabulonga Micro-Grid")
+    await again.send("1")
+    reply = await again.send(DEMO_PIN)  # even the right PIN
+    assert reply == locked
+    b = await world.platform.wallet.balances(user)
+    assert (b.ngwee, b.wh) == (500, 0)
+    assert await outbox(world, user.phone, "sms.cluster_purchase") == []
+
+
+# --- navigation ---------------------------------------------------------------------
+
+
+async def test_back_goes_to_the_previous_screen(world: World, language: str) -> None:
+    user = await world.new_user(language, "Chilufya Bwalya")
+    phone = await dial_home(world, user)
+    regions = await choose(world, phone, language, "home.buy")
+    clusters = await phone.send(option(regions, "Lusaka"))
+    kwh = await phone.send(option(clusters, "Kabulonga Micro-Grid"))
+    assert world.t(language, "nav.back_home") in kwh
+
+    assert await phone.send("0") == clusters
+    assert await phone.send("0") == regions
+
+
+async def test_back_from_a_first_level_screen_goes_home(world: World, language: str) -> None:
+    user = await world.new_user(language, "Chilufya Bwalya")
+    phone = await dial_home(world, user)
+    home = phone.last
+    wallet = await choose(world, phone, language, "home.balance")
+    assert world.t(language, "nav.back_home") in wallet, "the wallet screen offers '0 Back'"
+
+    reply = await phone.send("0")
+    assert reply == home, (
+        f"'0' (shown as Back) on the wallet screen should return to the main menu it came from; got:\n{reply}"
+    )
+
+
+async def test_back_after_registration_never_reopens_registration(world: World, language: str) -> None:
+    phone = world.phone()
+    await phone.dial()
+    await phone.send(option(phone.last, world.t("en", f"lang.{language}")), "Mwape Tembo", NEW_PIN, NEW_PIN)
+    home = phone.last
+    await choose(world, phone, language, "home.balance")
+
+    reply = await phone.send("0")
+    assert world.t(language, "reg.pin_again") not in reply, (
+        "'0' on the wallet screen right after registering went back into registration "
+        f"('Enter the same PIN again'): {reply!r}"
+    )
+    assert reply == home
+
+
+async def test_double_zero_goes_home_from_deep_in_a_journey(world: World, language: str) -> None:
+    user = await world.new_user(language, "Mulenga Chisanga")
+    phone = await dial_home(world, user)
+    home = phone.last
+    await go_to_kwh(world, phone, language, "Lusaka", "Kabulonga Micro-Grid")
+    await phone.send("1")  # now on the PIN screen
+
+    assert await phone.send("00") == home
+    assert (await go_to_kwh(world, phone, language, "Kabwe", "Kabwe Campus Solar Co-op")).startswith("CON ")
+
+
+async def test_more_pages_through_a_long_list(world: World, language: str) -> None:
+    names = [f"Kasama Solar Scheme {i:02d}" for i in range(1, 15)]
+    for i, name in enumerate(names, 1):
+        await world.platform.clusters.create(
+            cluster_id=f"nrt-kasama-{i:02d}",
+            name=name,
+            kind=ClusterKind.MICRO,
+            region="Northern",
+            capacity_wh=100_000 + i,
+            price_ngwee_per_kwh=100 + i,
+        )
+    user = await world.new_user(language, "Bupe Kasonde")
+    phone = await dial_home(world, user)
+    regions = await choose(world, phone, language, "home.buy")
+    page = await phone.send(option(regions, "Northern"))
+
+    more = world.t(language, "nav.more")
+    seen: dict[int, str] = {}
+    pages = [page]
+    while True:
+        for line in lines(page):
+            head, _, rest = line.partition(" ")
+            if head.isdigit() and rest.startswith("Kasama"):
+                seen[int(head)] = rest
+        if more not in lines(page):
+            break
+        assert len(pages) < 10, "paging never ends"
+        page = await phone.send("98")
+        pages.append(page)
+
+    assert len(pages) >= 2, f"14 clusters should not fit one screen:\n{pages[0]}"
+    assert sorted(seen) == list(range(1, 15)), f"numbers must run on across pages: {sorted(seen)}"
+    assert [seen[i].split(" K")[0] for i in range(1, 15)] == names
+    # pick an item shown on the second page by its global number
+    second = pages[1]
+    pick = next(int(x.split(" ")[0]) for x in lines(second) if x.split(" ")[0].isdigit() and "Kasama" in x)
+    assert pick > 1
+    phone2 = await dial_home(world, user)
+    await choose(world, phone2, language, "home.buy")
+    await phone2.send(option(phone2.last, "Northern"), "98")
+    reply = await phone2.send(str(pick))
+    assert lines(reply)[0].startswith(names[pick - 1] + ":"), f"picked #{pick} on page 2, got:\n{reply}"
+
+
+async def test_three_invalid_inputs_end_politely(world: World, language: str) -> None:
+    user = await world.new_user(language, "Mwaka Daka")
+    phone = await dial_home(world, user)
+
+    reply = await phone.send("7")
+    assert lines(reply)[0] == world.t(language, "err.invalid_choice"), reply
+    await phone.send("x")
+    await phone.send("1")  # a valid choice resets the count
+    reply = await phone.send("9")
+    assert reply.startswith("CON "), "a valid input in between resets the invalid count"
+    await phone.send("hello")
+    reply = await phone.send("55")
+    assert reply == "END " + world.t(language, "err.too_many_invalid")
+
+
+# --- resuming a dropped session -----------------------------------------------------------
+
+
+async def _dropped_mid_buy(world: World, language: str) -> tuple[User, str]:
+    """Start buying, enter the kWh, and lose the connection on the PIN screen."""
+    user = await world.new_user(language, "Chanda Mwila")
+    phone = await dial_home(world, user)
+    await go_to_kwh(world, phone, language, "Lusaka", "Kabulonga Micro-Grid")
+    pin_screen = await phone.send("1.5")
+    assert lines(pin_screen)[0] == world.t(
+        language, "buy.confirm", wh=1500, cluster_name="Kabulonga Micro-Grid", cost=cost_of_energy(1500, 115)
+    )
+    return user, pin_screen
+
+
+async def _offer(world: World, user: User, language: str) -> Phone:
+    phone = world.phone(user.phone)
+    offer = await phone.dial()
+    assert offer.startswith("CON "), offer
+    assert world.t("en", "resume.offer") in offer or world.t(language, "resume.offer") in offer, (
+        f"no resume offer after a dropped purchase:\n{offer}"
+    )
+    return phone
+
+
+async def test_resume_offer_speaks_the_users_language(world: World, language: str) -> None:
+    user, _ = await _dropped_mid_buy(world, language)
+    phone = await _offer(world, user, language)
+    offer = phone.last
+    assert lines(offer) == [
+        world.t(language, "resume.offer"),
+        "1 " + world.t(language, "opt.continue"),
+        "2 " + world.t(language, "opt.start_over"),
+    ], f"the resume offer to a {language} user is not in {language}:\n{offer}"
+
+
+async def test_resume_continues_at_the_same_screen_with_the_values_kept(world: World, language: str) -> None:
+    user, pin_screen = await _dropped_mid_buy(world, language)
+    phone = await _offer(world, user, language)
+
+    assert await phone.send("1") == pin_screen, "continue should show the PIN screen exactly as it was"
+    receipt = await phone.send(DEMO_PIN)
+    ref = reference_in(receipt)
+    b = await world.platform.wallet.balances(user)
+    assert (b.ngwee, b.wh) == (500 - 173, 1500)
+    assert len(await outbox(world, user.phone, "sms.cluster_purchase")) == 1
+    assert ref
+
+    # never offered after the purchase completed
+    await dial_home(world, user)
+
+
+async def test_resume_start_over_goes_home_and_forgets(world: World, language: str) -> None:
+    user, _ = await _dropped_mid_buy(world, language)
+    phone = await _offer(world, user, language)
+
+    reply = await phone.send("2")
+    assert lines(reply)[0] == world.t(language, "home.title", first_name="Chanda"), reply
+    await dial_home(world, user)  # the discarded session is not offered again
+    b = await world.platform.wallet.balances(user)
+    assert (b.ngwee, b.wh) == (500, 0)
+
+
+async def test_no_resume_offer_after_a_completed_purchase(world: World, language: str) -> None:
+    user = await world.new_user(language, "Inonge Lungu")
+    phone = await dial_home(world, user)
+    await go_to_kwh(world, phone, language, "Kabwe", "Kabwe Campus Solar Co-op")
+    await phone.send("1")
+    assert (await phone.send(DEMO_PIN)).startswith("END ")
+
+    await dial_home(world, user)
