@@ -20,7 +20,16 @@ from engine.ledger.model import (
     Transfer,
     TransferRecord,
 )
-from engine.model import Cluster, Language, OutboxMessage, OutboxRow, OutboxStatus, User
+from engine.model import (
+    Cluster,
+    Language,
+    OutboxMessage,
+    OutboxRow,
+    OutboxStatus,
+    ScreenFunnel,
+    User,
+    UssdSessionEnd,
+)
 
 T = TypeVar("T")
 
@@ -186,11 +195,21 @@ class OutboxQueue(Protocol):
 # --- end SMS outbox delivery --------------------------------------------------
 
 
+class UssdAnalytics(Protocol):
+    async def record_ussd_end(self, event: UssdSessionEnd) -> bool:
+        """Keep one notification per session (a repeated one is ignored); True if new."""
+        ...
+
+    async def ussd_funnel(self) -> list[ScreenFunnel]:
+        """Per last screen: sessions, completed (status Success) and dropped, most dropped first."""
+        ...
+
+
 class Transaction(LedgerWriter, UserWriter, ClusterWriter, OutboxWriter, Protocol):
     """Everything a unit of work may read and write, all in one database transaction."""
 
 
-class Store(LedgerWriter, UserReader, ClusterReader, OutboxReader, OutboxQueue, Protocol):
+class Store(LedgerWriter, UserReader, ClusterReader, OutboxReader, OutboxQueue, UssdAnalytics, Protocol):
     """A database. Reads outside :meth:`atomic` see committed data only.
 
     The ledger write methods on the store itself each run in their own

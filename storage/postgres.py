@@ -41,7 +41,16 @@ from engine.ledger.model import (
     TransferRecord,
 )
 from engine.ledger.rules import BatchOutcome
-from engine.model import Cluster, Language, OutboxMessage, OutboxRow, OutboxStatus, User
+from engine.model import (
+    Cluster,
+    Language,
+    OutboxMessage,
+    OutboxRow,
+    OutboxStatus,
+    ScreenFunnel,
+    User,
+    UssdSessionEnd,
+)
 from engine.ports import Transaction
 from storage.ledger_ops import LedgerTransactionBase
 from storage.migrations import pending_migrations
@@ -550,6 +559,12 @@ class PostgresStore(PostgresQueries):
         self._closed = True
         await self._db.close()
 
+    async def record_ussd_end(self, event: UssdSessionEnd) -> bool:
+        return await _record_ussd_end(self._db, self.clock, event)
+
+    async def ussd_funnel(self) -> list[ScreenFunnel]:
+        return await _ussd_funnel(self._db)
+
     # --- SMS outbox delivery (engine.ports.OutboxQueue) ----------------------
     # Each write is one autocommit statement on a pooled connection.
 
@@ -626,3 +641,27 @@ def _changed(command_status: str) -> bool:
 
 
 # --- end SMS outbox delivery -------------------------------------------------
+
+
+async def _record_ussd_end(pool: Any, clock: Clock, event: UssdSessionEnd) -> bool:
+    status = await pool.execute(
+        "INSERT INTO ussd_events (session_id, status, last_screen, hops, duration_ms, error, received_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (session_id) DO NOTHING",
+        event.session_id,
+        event.status,
+        event.last_screen,
+        event.hops,
+        event.duration_ms,
+        event.error,
+        clock.now_us(),
+    )
+    return bool(status == "INSERT 0 1")
+
+
+async def _ussd_funnel(pool: Any) -> list[ScreenFunnel]:
+    rows = await pool.fetch(
+        "SELECT last_screen, COUNT(*), COUNT(*) FILTER (WHERE status = 'Success'), "
+        "COUNT(*) FILTER (WHERE status <> 'Success') FROM ussd_events "
+        "GROUP BY last_screen ORDER BY 4 DESC, 2 DESC, 1"
+    )
+    return [ScreenFunnel(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]

@@ -30,7 +30,16 @@ from engine.ledger.model import (
     Transfer,
     TransferRecord,
 )
-from engine.model import Cluster, Language, OutboxMessage, OutboxRow, OutboxStatus, User
+from engine.model import (
+    Cluster,
+    Language,
+    OutboxMessage,
+    OutboxRow,
+    OutboxStatus,
+    ScreenFunnel,
+    User,
+    UssdSessionEnd,
+)
 from engine.ports import Transaction
 from storage.ledger_ops import LedgerTransactionBase
 from storage.migrations import pending_migrations
@@ -468,3 +477,30 @@ class SqliteStore(SqliteQueries):
         return counts
 
     # --- end SMS outbox delivery ---------------------------------------------
+
+    async def record_ussd_end(self, event: UssdSessionEnd) -> bool:
+        async def write() -> bool:
+            async with self._write_lock:
+                cur = self._writer.execute(
+                    "INSERT INTO ussd_events (session_id, status, last_screen, hops, duration_ms, error, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING",
+                    (
+                        event.session_id,
+                        event.status,
+                        event.last_screen,
+                        event.hops,
+                        event.duration_ms,
+                        event.error,
+                        self.clock.now_us(),
+                    ),
+                )
+                return cur.rowcount == 1
+
+        return await write()
+
+    async def ussd_funnel(self) -> list[ScreenFunnel]:
+        rows = self._all(
+            "SELECT last_screen, COUNT(*), SUM(status = 'Success'), SUM(status <> 'Success') FROM ussd_events "
+            "GROUP BY last_screen ORDER BY 4 DESC, 2 DESC, 1"
+        )
+        return [ScreenFunnel(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]

@@ -7,6 +7,7 @@ enerlectra demo seed             load demo clusters and users (idempotent)
 enerlectra user show PHONE       one user's profile, balances and last transactions
 enerlectra user list             users, oldest first
 enerlectra stats                 users, clusters and platform carbon savings
+enerlectra ussd funnel           how USSD sessions ended, per last screen (drop-off)
 enerlectra menus lint            check menu trees and catalogs (exit 1 naming every problem)
 enerlectra menus graph           print the menu tree as a Mermaid diagram
 enerlectra serve                 run the HTTP server
@@ -90,6 +91,14 @@ async def cmd_user_list(platform: Platform, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_funnel(platform: Platform, _args: argparse.Namespace) -> int:
+    rows = await platform.store.ussd_funnel()
+    print(f"{'last screen':24} {'sessions':>8} {'completed':>9} {'dropped':>8}")
+    for row in rows:
+        print(f"{row.screen or '-':24} {row.sessions:>8} {row.completed:>9} {row.dropped:>8}")
+    return 0
+
+
 async def cmd_stats(platform: Platform, _args: argparse.Namespace) -> int:
     counts = await platform.users.counts()
     carbon = await platform.carbon.platform()
@@ -125,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--offset", type=int, default=0)
     sub.add_parser("stats", help="platform statistics")
+    ussd = sub.add_parser("ussd", help="USSD analytics").add_subparsers(dest="action", required=True)
+    ussd.add_parser("funnel", help="how sessions ended, per last screen")
     menus = sub.add_parser("menus", help="menu trees").add_subparsers(dest="action", required=True)
     menus.add_parser("lint", help="check menu trees and catalogs")
     menus.add_parser("graph", help="print a Mermaid diagram of the menu tree")
@@ -139,6 +150,7 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("user", "show"): cmd_user_show,
     ("user", "list"): cmd_user_list,
     ("stats", None): cmd_stats,
+    ("ussd", "funnel"): cmd_funnel,
 }
 
 

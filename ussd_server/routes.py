@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiohttp import web
 
+from engine.model import UssdSessionEnd
 from ussd_server.appkeys import PLATFORM, SESSIONS, SETTINGS, SMS_BACKEND, USSD
 from ussd_server.gateway import BadRequest, parse_callback
+from ussd_server.sessions.store import SessionStoreUnavailable
 from ussd_server.sms.backends import InboxBackend
 from ussd_server.sms.delivery_reports import InvalidDeliveryReport, apply_delivery_report, parse_delivery_report
 
@@ -31,16 +34,31 @@ async def ussd(request: web.Request) -> web.Response:
     return web.Response(text=body, content_type="text/plain")
 
 
+def _int(value: str) -> int:
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else 0
+
+
 async def ussd_events(request: web.Request) -> web.Response:
+    """AT's end-of-session notification: kept per session with the screen it ended on."""
     form = await _form(request)
-    if "sessionId" not in form:
-        raise web.HTTPBadRequest(text="missing sessionId")
+    session_id = form.get("sessionId", "").strip()
+    if not session_id or len(session_id) > 200:
+        raise web.HTTPBadRequest(text="missing or bad sessionId")
+    last_screen = ""
+    with contextlib.suppress(SessionStoreUnavailable):
+        session = await request.app[SESSIONS].load(session_id)
+        last_screen = session.state if session else ""
+    event = UssdSessionEnd(
+        session_id=session_id,
+        status=form.get("status", "")[:20],
+        last_screen=last_screen,
+        hops=_int(form.get("hopsCount", "")),
+        duration_ms=_int(form.get("durationInMillis", "")),
+        error=form.get("errorMessage", "")[:200],
+    )
+    await request.app[PLATFORM].store.record_ussd_end(event)
     log.info(
-        "session-end session=%s status=%s hops=%s ms=%s",
-        form.get("sessionId", "")[:40],
-        form.get("status", ""),
-        form.get("hopsCount", ""),
-        form.get("durationInMillis", ""),
+        "session-end session=%s status=%s screen=%s hops=%s", session_id[:40], event.status, last_screen, event.hops
     )
     return web.Response(text="OK", content_type="text/plain")
 
