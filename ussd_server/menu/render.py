@@ -53,7 +53,8 @@ def render(
     shown = _clean(values)
     lines = [catalogs.render(lang, say, shown)] if say else []
     lines.append(catalogs.render(lang, screen_text_key(screen, shown), shown))
-    lines += [f"{i} {catalogs.render(lang, o.label, shown)}" for i, o in enumerate(screen.options, 1)]
+    labels = [o.label for o in screen.options] or (["opt.yes", "opt.no"] if screen.kind == "confirm" else [])
+    lines += [f"{i} {catalogs.render(lang, label, shown)}" for i, label in enumerate(labels, 1)]
     lines += _nav(catalogs, lang, screen, is_home)
     return fit("\n".join(lines), BUDGET)
 

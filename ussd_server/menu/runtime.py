@@ -103,6 +103,10 @@ class MenuRuntime:
             if "language" in chosen:  # speak the chosen language from the next screen on
                 s.language = chosen["language"]
             return f"opt_{choice}"
+        if screen.kind == "confirm":
+            if raw not in ("1", "2"):
+                raise Invalid("err.invalid_choice")
+            return "yes" if raw == "1" else "no"
         if screen.kind == "list":
             return await self._pick(hop, screen, raw)
         if screen.kind == "pin":

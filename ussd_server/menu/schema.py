@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ScreenKind = Literal["router", "menu", "list", "input", "pin", "action", "end"]
+ScreenKind = Literal["router", "menu", "list", "input", "confirm", "pin", "action", "end"]
 ValidatorType = Literal["name", "text", "digits", "amount", "kwh", "phone", "new_pin", "trade_price"]
 # Kinds that show nothing: the runtime passes through them within one hop.
 TRANSIENT_KINDS = frozenset({"router", "action"})
@@ -47,6 +47,9 @@ class Screen(_Strict):
     store: str | None = None
     validator: Validator | None = None
     next: str | None = None
+    # confirm: where "1 Yes" and "2 No" go (not yes/no: YAML 1.1 reads those as booleans)
+    accept: str | None = None
+    decline: str | None = None
     action: str | None = None
     outcomes: dict[str, Route | str] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
@@ -60,6 +63,7 @@ class Screen(_Strict):
             "menu": ("text", "options"),
             "list": ("text", "source", "item"),
             "input": ("text", "validator", "store", "next"),
+            "confirm": ("text", "accept", "decline"),
             "pin": ("text", "next"),
             "action": ("action", "outcomes"),
             "end": ("text",),

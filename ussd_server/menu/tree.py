@@ -78,6 +78,8 @@ def exits(name: str, screen: Screen) -> list[tuple[str, str]]:
     out += [(f"opt_{i}", o.to) for i, o in enumerate(screen.options, 1)]
     if screen.next:
         out.append(("next", screen.next))
+    if screen.accept and screen.decline:
+        out += [("yes", screen.accept), ("no", screen.decline)]
     out += [(f"on_{code}", route.to) for code, route in screen.outcome_routes().items()]
     out += [(f"route_{i}", r.to) for i, r in enumerate(screen.routes)]
     return out
@@ -86,6 +88,8 @@ def exits(name: str, screen: Screen) -> list[tuple[str, str]]:
 def text_keys(screen: Screen) -> list[str]:
     keys = [k for k in (screen.text, screen.item, screen.empty) if k] + list(screen.variants.values())
     keys += [o.label for o in screen.options]
+    if screen.kind == "confirm":
+        keys += ["opt.yes", "opt.no"]
     keys += [r.say for r in screen.outcome_routes().values() if r.say]
     keys += [r.say for r in screen.routes if r.say]
     return keys
@@ -151,7 +155,8 @@ def _budget(screen: Screen, catalogs: Catalogs) -> list[str]:
         body = catalogs.text(lang, screen.text)
         if placeholders(body):
             continue  # dynamic: the runtime fits it, and the e2e tests measure it
-        lines = [body] + [f"{i} {catalogs.text(lang, o.label)}" for i, o in enumerate(screen.options, 1)]
+        labels = [o.label for o in screen.options] or (["opt.yes", "opt.no"] if screen.kind == "confirm" else [])
+        lines = [body] + [f"{i} {catalogs.text(lang, label)}" for i, label in enumerate(labels, 1)]
         if screen.nav and screen.kind != "end":
             lines.append(catalogs.text(lang, "nav.back_home") if catalogs.has("nav.back_home", lang) else "")
         size = gsm7_length("\n".join(lines)) + REPLY_PREFIX
