@@ -8,6 +8,8 @@ the end.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import FormData
@@ -75,6 +77,16 @@ HYPOTHESIS = settings(
 )
 
 
+def on_this_loop() -> Callable[[Coroutine[Any, Any, None]], None]:
+    """Hypothesis drives sync functions: run each example's coroutine on the test's loop from its thread."""
+    loop = asyncio.get_running_loop()
+
+    def run(coro: Coroutine[Any, Any, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=60)
+
+    return run
+
+
 def _no_internal_error(body: str, what: Any) -> None:
     assert "something went wrong" not in body, f"a hop fell into the internal error path: {body!r} after {what!r}"
 
@@ -89,9 +101,7 @@ async def test_random_input_sequences_never_break_a_screen(world: World) -> None
     await world.platform.clusters.buy(buyer=registered, cluster_id="cb-kitwe-solar-park", wh=4000, operation_id="h")
     numbers = [registered.phone, unique_phone(), unique_phone()]
 
-    @HYPOTHESIS
-    @given(who=st.sampled_from(numbers), inputs=st.lists(INPUTS, max_size=9))
-    async def one_caller(who: str, inputs: list[str]) -> None:
+    async def caller(who: str, inputs: list[str]) -> None:
         phone = world.phone(who)
         _no_internal_error(await phone.dial(), "dial")
         for value in inputs:
@@ -99,7 +109,14 @@ async def test_random_input_sequences_never_break_a_screen(world: World) -> None
                 _no_internal_error(await phone.dial(), inputs)
             _no_internal_error(await phone.send(value), inputs)
 
-    await one_caller()
+    run = on_this_loop()
+
+    @HYPOTHESIS
+    @given(who=st.sampled_from(numbers), inputs=st.lists(INPUTS, max_size=9))
+    def one_caller(who: str, inputs: list[str]) -> None:
+        run(caller(who, inputs))
+
+    await asyncio.to_thread(one_caller)
     await _ledger_verifies(world)
     b = await world.platform.wallet.balances(await world.user(registered.phone))
     assert b.ngwee >= 0 and b.wh >= 0
@@ -118,9 +135,7 @@ async def test_random_forms_never_get_a_server_error(world: World) -> None:
         st.one_of(st.sampled_from(FIELDS), st.text(min_size=1, max_size=8)), FIELD_VALUES, max_size=7
     )
 
-    @settings(HYPOTHESIS, max_examples=120)
-    @given(form=forms, content_type=st.sampled_from([None, None, "multipart/form-data"]))
-    async def one_request(form: dict[str, str], content_type: str | None) -> None:
+    async def request(form: dict[str, str], content_type: str | None) -> None:
         data: Any = form
         if content_type == "multipart/form-data":
             data = FormData(form, default_to_multipart=True)
@@ -130,7 +145,14 @@ async def test_random_forms_never_get_a_server_error(world: World) -> None:
             check_reply(reply, repr(form))
             _no_internal_error(reply.body, form)
 
-    await one_request()
+    run = on_this_loop()
+
+    @settings(HYPOTHESIS, max_examples=120)
+    @given(form=forms, content_type=st.sampled_from([None, None, "multipart/form-data"]))
+    def one_request(form: dict[str, str], content_type: str | None) -> None:
+        run(request(form, content_type))
+
+    await asyncio.to_thread(one_request)
     await _ledger_verifies(world)
 
 
