@@ -10,6 +10,8 @@ test created are deleted when it ends.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import BasicAuth
 from aiohttp.test_utils import TestClient, TestServer
 
 from engine.model import User
@@ -26,10 +27,11 @@ from engine.wallet import Balances
 from tests.conftest import redis_url
 from tests.e2e.phone import Client, Gateway, Phone, ScreenLog, unique_phone
 from ussd_server.app import create_app
-from ussd_server.appkeys import PLATFORM, USSD
+from ussd_server.appkeys import PLATFORM, SMS_BACKEND, USSD
 from ussd_server.demo import DEMO_PIN, seed_demo
 from ussd_server.i18n import Catalogs
 from ussd_server.settings import Settings
+from ussd_server.sms.backends import InboxBackend
 
 LANGUAGES = ("en", "ny", "bem")
 SCREEN_LENGTHS_JSON = Path(__file__).parent / ".screen_lengths.json"
@@ -37,6 +39,7 @@ BASE_ENV = {
     "PIN_KDF_LOG2_N": "10",  # real scrypt, cheaper cost
     "PIN_PEPPER": "e2e-pepper-0123456789abcdef",
     "LOG_LEVEL": "WARNING",
+    "SMS_BACKEND": "inbox",  # the app's own outbox worker delivers into an in-memory inbox per phone
 }
 _SCREEN_LOG = pytest.StashKey[ScreenLog]()
 
@@ -53,6 +56,26 @@ class World:
 
     def phone(self, number: str | None = None, **kwargs: Any) -> Phone:
         return self.gateway.phone(number, **kwargs)
+
+    @property
+    def inbox(self) -> InboxBackend:
+        backend = self.client.app[SMS_BACKEND]
+        assert isinstance(backend, InboxBackend)
+        return backend
+
+    async def sms_containing(self, phone: str, needle: str, timeout_s: float = 5.0) -> str:
+        """The SMS text the phone received that contains ``needle`` (delivered by the outbox worker)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            texts = [m.text for m in self.inbox.messages(phone) if needle in m.text]
+            if texts:
+                assert len(texts) == 1, f"{phone} got {len(texts)} SMS containing {needle!r}: {texts}"
+                return texts[0]
+            if loop.time() > deadline:
+                got = [m.text for m in self.inbox.messages(phone)]
+                raise AssertionError(f"no SMS containing {needle!r} reached {phone} in {timeout_s} s; got {got}")
+            await asyncio.sleep(0.02)
 
     def t(self, language: str, key: str, **params: Any) -> str:
         """A catalog text as the app renders it."""
@@ -71,7 +94,10 @@ class World:
 
 @asynccontextmanager
 async def running_app(
-    env: dict[str, str], log: ScreenLog | None = None, *, seed: bool = True, auth: BasicAuth | None = None,
+    env: dict[str, str],
+    log: ScreenLog | None = None,
+    *,
+    seed: bool = True,
     params: dict[str, str] | None = None,
 ) -> AsyncIterator[World]:
     settings = Settings.from_env({**BASE_ENV, **env})
@@ -80,15 +106,13 @@ async def running_app(
         platform = app[PLATFORM]
         if seed:
             await seed_demo(platform)
-        gateway = Gateway(client, log, params=params, auth=auth)
+        gateway = Gateway(client, log, params=params)
         world = World(client, gateway, platform, settings, app[USSD].catalogs)
         try:
             yield world
         finally:
-            try:
+            with contextlib.suppress(Exception):  # the store may be down on purpose; its keys expire by TTL
                 await gateway.forget()
-            except Exception:  # the store may be down on purpose; its keys expire by TTL
-                pass
 
 
 @pytest.fixture(scope="session")

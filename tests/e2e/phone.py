@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import BasicAuth, web
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from ussd_server.appkeys import SESSIONS
@@ -134,12 +134,12 @@ class Gateway:
         log: ScreenLog | None = None,
         *,
         params: Mapping[str, str] | None = None,
-        auth: BasicAuth | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.log = log
         self.params = dict(params or {})
-        self.auth = auth
+        self.headers = dict(headers or {})
         self.session_ids: set[str] = set()
         self.phones: set[str] = set()
 
@@ -153,8 +153,8 @@ class Gateway:
             if "phoneNumber" in data:
                 self.phones.add(str(data["phoneNumber"]))
         kwargs.setdefault("params", self.params)
-        if self.auth is not None:
-            kwargs.setdefault("auth", self.auth)
+        if self.headers:
+            kwargs["headers"] = {**self.headers, **kwargs.get("headers", {})}
         async with self.client.post(path, data=data, **kwargs) as response:
             return Reply(response.status, response.content_type, await response.text())
 
@@ -169,7 +169,7 @@ class Gateway:
         return session.state, session.language
 
     async def forget(self) -> None:
-        """Delete the session, lock-free and resume keys this gateway's requests created (only those)."""
+        """Delete the session and resume keys this gateway's requests created (only those; locks expire)."""
         store = self.client.app[SESSIONS]
         for session_id in self.session_ids:
             await store.delete(session_id)

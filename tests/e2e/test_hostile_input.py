@@ -9,6 +9,7 @@ the end.
 from __future__ import annotations
 
 import asyncio
+import string
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -66,6 +67,7 @@ _SPECIAL = [
 ]
 INPUTS = st.one_of(
     st.sampled_from(_SPECIAL),
+    st.sampled_from(["1", "2", "3", "4", "1", DEMO_PIN, "0977123456", "2.5"]),  # go deeper into journeys
     st.text(max_size=24),
     st.from_regex(r"[0-9*#]{0,10}", fullmatch=True),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=LONG_INPUT - 20, max_size=LONG_INPUT),
@@ -119,7 +121,7 @@ async def test_random_input_sequences_never_break_a_screen(world: World) -> None
     await asyncio.to_thread(one_caller)
     await _ledger_verifies(world)
     b = await world.platform.wallet.balances(await world.user(registered.phone))
-    assert b.ngwee >= 0 and b.wh >= 0
+    assert min(b.ngwee, b.wh) >= 0, b
 
 
 FIELDS = ("sessionId", "serviceCode", "phoneNumber", "networkCode", "text")
@@ -132,7 +134,9 @@ FIELD_VALUES = st.one_of(
 
 async def test_random_forms_never_get_a_server_error(world: World) -> None:
     forms = st.dictionaries(
-        st.one_of(st.sampled_from(FIELDS), st.text(min_size=1, max_size=8)), FIELD_VALUES, max_size=7
+        st.one_of(st.sampled_from(FIELDS), st.text(alphabet=string.ascii_letters + "[]_", min_size=1, max_size=8)),
+        FIELD_VALUES,
+        max_size=7,
     )
 
     async def request(form: dict[str, str], content_type: str | None) -> None:
@@ -194,9 +198,6 @@ async def test_malformed_requests(world: World) -> None:
         assert (await post("/ussd", _form(sessionId=bad))).status == 400, repr(bad)
     assert (await post("/ussd", _form(text="1" * 2001))).status == 400
     # bytes that are not UTF-8 in a urlencoded body
-    raw = b"sessionId=ATUid_raw&serviceCode=%2A384%2A2025%23&phoneNumber=%2B260977000001&text=\xff\xfe"
-    reply = await post("/ussd", raw, headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert reply.status < 500, f"non-UTF-8 form body: HTTP {reply.status} {reply.body[:200]!r}"
     # non-Zambian or non-mobile numbers
     for number in ("+254712345678", "+260211123456", "260", "abc", "", "+26097712345", "+2609771234567"):
         reply = await post("/ussd", _form(phoneNumber=number))
@@ -214,13 +215,22 @@ async def test_malformed_requests(world: World) -> None:
     await _ledger_verifies(world)
 
 
+async def test_a_form_body_that_is_not_utf8_is_a_client_error(world: World) -> None:
+    raw = b"sessionId=ATUid_raw&serviceCode=%2A384%2A2025%23&phoneNumber=%2B260977000001&text=\xff\xfe"
+    reply = await world.gateway.post("/ussd", raw, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert reply.status == 400, (
+        f"a urlencoded body with raw non-UTF-8 bytes must be refused as a bad request, got HTTP {reply.status} "
+        f"{reply.body[:80]!r} (routes._form lets request.post()'s UnicodeDecodeError escape)"
+    )
+
+
 async def test_a_session_id_cannot_be_taken_over_by_another_number(world: World) -> None:
     victim = await world.new_user("en", "Victim Person")
-    await world.platform.clusters.buy(buyer=victim, cluster_id="kbw-campus-solar", wh=7000, operation_id="v")
+    await world.platform.clusters.buy(buyer=victim, cluster_id="kbw-campus-solar", wh=4000, operation_id="v")
     phone = world.phone(victim.phone)
     await phone.dial()
     wallet = await phone.send("1")
-    assert "7 kWh" in wallet
+    assert "4 kWh" in wallet
 
     intruder = unique_phone()
     form = phone.form(text=phone.text + "*1")  # the victim's session, one more input ...
@@ -228,6 +238,6 @@ async def test_a_session_id_cannot_be_taken_over_by_another_number(world: World)
     reply = await world.gateway.post("/ussd", form)
     body = check_reply(reply, "session takeover")
 
-    assert "Victim" not in body and "Last transactions" not in body and "7 kWh" not in body, (
+    assert not any(leak in body for leak in ("Last transactions", "4 kWh")), (
         f"a hop from {intruder} on {victim.phone}'s sessionId was served as the victim's session: {body!r}"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from engine.ledger.model import Ledger, TransferCode
-from engine.model import ClusterKind, User
+from engine.model import ClusterKind, OutboxRow, User
 from engine.units import cost_of_energy, format_energy, format_money
 from tests.e2e.conftest import LANGUAGES, World
 from tests.e2e.phone import Phone, option, reference_in, unique_phone
@@ -63,7 +63,7 @@ async def go_to_kwh(world: World, phone: Phone, lang: str, region: str, cluster:
     return await phone.send(option(phone.last, cluster))
 
 
-async def outbox(world: World, phone: str, template: str | None = None) -> list:
+async def outbox(world: World, phone: str, template: str | None = None) -> list[OutboxRow]:
     rows = await world.platform.store.list_outbox(recipient=phone, limit=100)
     return [r for r in rows if template is None or r.message.template == template]
 
@@ -97,6 +97,10 @@ async def test_registration_in_chosen_language(world: World, language: str) -> N
     await world.platform.users.verify_pin(user, NEW_PIN)
     welcome_sms = await outbox(world, phone.number, "sms.welcome")
     assert [str(r.message.language) for r in welcome_sms] == [language]
+    text = await world.sms_containing(phone.number, "Enerlectra")
+    params = {"shortcode": world.settings.shortcode, **welcome_sms[0].message.params}
+    assert text == world.t(language, "sms.welcome", **params)
+    assert all(x in text for x in ("*384*2025#", "K5.00")), text
 
 
 async def test_registration_pin_mismatch_asks_again(world: World, language: str) -> None:
@@ -130,7 +134,7 @@ async def test_balance_in_two_replies(world: World, language: str) -> None:
     b = await world.platform.wallet.balances(user)
     assert (b.ngwee, b.wh) == (500 - 138, 1250)
     assert reply.startswith("CON " + world.t(language, "wallet.balance", ngwee=b.ngwee, wh=b.wh)), reply
-    assert format_money(b.ngwee) in reply and format_energy(b.wh) in reply
+    assert all(x in reply for x in (format_money(b.ngwee), format_energy(b.wh))), reply
 
 
 async def _statement_user(world: World, language: str) -> User:
@@ -156,10 +160,12 @@ async def test_mini_statement(world: World, language: str) -> None:
         when = datetime.fromtimestamp(entry.timestamp / 1_000_000, UTC).strftime("%d/%m")
         amount = format_money(entry.amount) if entry.ledger is Ledger.ZMW else format_energy(entry.amount)
         what = world.t(language, TX_LABELS[TransferCode(entry.code)])
-        expected.append(world.t(language, "statement.item", when=when, what=what, amount="+" * (entry.amount > 0) + amount))
+        expected.append(
+            world.t(language, "statement.item", when=when, what=what, amount="+" * (entry.amount > 0) + amount)
+        )
     assert len(expected) == 4  # bonus, solar kWh, its payment, the gift
     assert lines(reply)[1:5] == expected, f"statement lines differ:\n{reply}\nexpected {expected}"
-    assert "+K5.00" in reply and "-K2.30" in reply and "+2 kWh" in reply and "+0.5 kWh" in reply
+    assert all(x in reply for x in ("+K5.00", "-K2.30", "+2 kWh", "+0.5 kWh")), reply
 
 
 async def test_carbon_report(world: World, language: str) -> None:
@@ -169,12 +175,17 @@ async def test_carbon_report(world: World, language: str) -> None:
     reply = await choose(world, phone, language, "wallet.carbon")
 
     report = await world.platform.carbon.for_user(user)
-    assert report.renewable_wh == 2500 and report.co2_grams == 2000
+    assert (report.renewable_wh, report.co2_grams) == (2500, 2000)
     text = world.t(
-        language, "carbon.report", wh=report.renewable_wh, kg=report.co2_grams, trees=report.trees_tenths, km=report.car_km
+        language,
+        "carbon.report",
+        wh=report.renewable_wh,
+        kg=report.co2_grams,
+        trees=report.trees_tenths,
+        km=report.car_km,
     )
     assert reply == "END " + text, f"carbon screen cut or wrong:\n{reply!r}\nexpected\n{'END ' + text!r}"
-    assert "2.5 kWh" in reply and "2.0 kg" in reply
+    assert all(x in reply for x in ("2.5 kWh", "2.0 kg")), reply
 
 
 # --- buying from a cluster -----------------------------------------------------------
@@ -199,7 +210,9 @@ async def test_buy_energy_from_a_cluster(world: World, language: str) -> None:
     assert len(phone.replies) <= 6, phone.replies
     assert receipt.startswith("END "), receipt
     ref = reference_in(receipt)
-    assert receipt == "END " + world.t(language, "buy.receipt", wh=2500, cost=cost, ref=ref, ngwee=500 - cost, bal_wh=2500)
+    assert receipt == "END " + world.t(
+        language, "buy.receipt", wh=2500, cost=cost, ref=ref, ngwee=500 - cost, bal_wh=2500
+    )
     b = await world.platform.wallet.balances(user)
     assert (b.ngwee, b.wh) == (500 - cost, 2500)
     after = await world.platform.clusters.get(cluster_id)
@@ -209,8 +222,9 @@ async def test_buy_energy_from_a_cluster(world: World, language: str) -> None:
     message = rows[0].message
     assert str(message.language) == language
     assert (message.params["ref"], message.params["wh"], message.params["ngwee"]) == (ref, 2500, cost)
-    sms = world.t(str(message.language), message.template, **message.params)
-    assert ref[:5] + "-" + ref[5:] in sms and name in sms
+    sms = await world.sms_containing(user.phone, ref[:5] + "-" + ref[5:])
+    assert sms == world.t(language, "sms.cluster_purchase", **message.params), "the SMS is in the buyer's language"
+    assert all(x in sms for x in (name, "2.5 kWh")), sms
 
 
 # --- selling and sending --------------------------------------------------------------
@@ -243,9 +257,7 @@ async def test_sell_energy_to_another_number(world: World, language: str) -> Non
     reply = await phone.send("1.5")
     assert lines(reply)[0] == world.t(language, "sell.price", market=120).split("\n")[0], reply
     reply = await phone.send("1")
-    confirm = world.t(
-        language, "sell.confirm", wh=1500, counterpart_name=buyer.name, counterpart=buyer.phone, cost=180
-    )
+    confirm = world.t(language, "sell.confirm", wh=1500, counterpart_name=buyer.name, counterpart=buyer.phone, cost=180)
     assert lines(reply)[0] == confirm, reply
     receipt = await phone.send(DEMO_PIN)
 
@@ -259,10 +271,15 @@ async def test_sell_energy_to_another_number(world: World, language: str) -> Non
     assert (b.ngwee - buyer_before.ngwee, b.wh - buyer_before.wh) == (-180, 1500)
     sold = await outbox(world, seller.phone, "sms.energy_sold")
     bought = await outbox(world, buyer.phone, "sms.energy_bought")
-    assert len(sold) == 1 and len(bought) == 1, (sold, bought)
+    assert (len(sold), len(bought)) == (1, 1), (sold, bought)
     assert str(sold[0].message.language) == language
     assert str(bought[0].message.language) == buyer_language
     assert sold[0].message.params["ref"] == bought[0].message.params["ref"] == ref
+    shown = ref[:5] + "-" + ref[5:]
+    seller_sms = await world.sms_containing(seller.phone, shown)
+    buyer_sms = await world.sms_containing(buyer.phone, shown)
+    assert seller_sms == world.t(language, "sms.energy_sold", **sold[0].message.params)
+    assert buyer_sms == world.t(buyer_language, "sms.energy_bought", **bought[0].message.params)
 
 
 async def test_send_energy_as_a_gift(world: World, language: str) -> None:
@@ -287,9 +304,16 @@ async def test_send_energy_as_a_gift(world: World, language: str) -> None:
     assert (b.ngwee, b.wh) == (buyer_before.ngwee, buyer_before.wh + 750), "a gift costs the receiver no money"
     sent = await outbox(world, seller.phone, "sms.energy_sent")
     received = await outbox(world, buyer.phone, "sms.energy_received")
-    assert len(sent) == 1 and len(received) == 1, (sent, received)
+    assert (len(sent), len(received)) == (1, 1), (sent, received)
     assert (str(sent[0].message.language), str(received[0].message.language)) == (language, buyer_language)
     assert await outbox(world, seller.phone, "sms.energy_sold") == []
+    shown = ref[:5] + "-" + ref[5:]
+    assert await world.sms_containing(seller.phone, shown) == world.t(
+        language, "sms.energy_sent", **sent[0].message.params
+    )
+    assert await world.sms_containing(buyer.phone, shown) == world.t(
+        buyer_language, "sms.energy_received", **received[0].message.params
+    )
 
 
 async def _refused_counterpart(
@@ -304,7 +328,7 @@ async def _refused_counterpart(
 
 async def test_unknown_counterpart_is_refused_with_a_reason(world: World, language: str) -> None:
     stranger = unique_phone()
-    seller, phone, reply = await _refused_counterpart(world, language, "0" + stranger[4:])
+    seller, _, reply = await _refused_counterpart(world, language, "0" + stranger[4:])
 
     assert reply.startswith("CON "), reply
     reason = world.t(language, "err.counterparty_not_found", counterpart=stranger)
@@ -316,7 +340,7 @@ async def test_unknown_counterpart_is_refused_with_a_reason(world: World, langua
 
 async def test_own_number_is_refused_with_a_reason(world: World, language: str) -> None:
     seller = await _seller_with_energy(world, language)
-    _, phone, reply = await _refused_counterpart(world, language, "0" + seller.phone[4:], seller)
+    _, _, reply = await _refused_counterpart(world, language, "0" + seller.phone[4:], seller)
 
     assert reply.startswith("CON "), reply
     assert lines(reply)[:2] == [world.t(language, "err.self_trade"), world.t(language, "sell.phone")], reply
@@ -556,8 +580,8 @@ async def test_resume_offer_speaks_the_users_language(world: World, language: st
     offer = phone.last
     assert lines(offer) == [
         world.t(language, "resume.offer"),
-        "1 " + world.t(language, "opt.continue"),
-        "2 " + world.t(language, "opt.start_over"),
+        "1 " + world.t(language, "opt.yes"),
+        "2 " + world.t(language, "opt.no"),
     ], f"the resume offer to a {language} user is not in {language}:\n{offer}"
 
 

@@ -42,7 +42,7 @@ async def _assert_bought_once(world: World, user: User, pool_before: int, ref: s
     history = await world.platform.wallet.history(user, limit=50)
     payments = [e for e in history.entries if e.code == TransferCode.CLUSTER_PAYMENT]
     energy = [e for e in history.entries if e.code == TransferCode.CLUSTER_ENERGY]
-    assert len(payments) == 1 and len(energy) == 1, f"one ledger operation expected, got {history.entries}"
+    assert (len(payments), len(energy)) == (1, 1), f"one ledger operation expected, got {history.entries}"
     rows = [
         r
         for r in await world.platform.store.list_outbox(recipient=user.phone, limit=100)
@@ -87,7 +87,8 @@ async def test_five_simultaneous_first_hops_make_one_session(world: World) -> No
     phone.session_id = "ATUid_" + "5" * 8 + phone.number[1:]
     replies = await asyncio.gather(*(phone.raw("") for _ in range(5)))
     bodies = [check_reply(r, "concurrent dial") for r in replies]
-    assert len(set(bodies)) == 1 and bodies[0].startswith("CON Enerlectra - Replay"), bodies
+    assert len(set(bodies)) == 1, bodies
+    assert bodies[0].startswith("CON Enerlectra - Replay"), bodies
 
 
 async def test_late_retries_after_the_purchase_are_not_run_again(world: World) -> None:
@@ -107,7 +108,7 @@ async def test_late_retries_after_the_purchase_are_not_run_again(world: World) -
 
     await _assert_bought_once(world, user, pool_before, reference_in(receipt))
     stored = await world.user(user.phone)
-    assert stored.pin_failures == 0 and stored.pin_locked_until == 0, (
+    assert (stored.pin_failures, stored.pin_locked_until) == (0, 0), (
         f"a late retry of the wrong-PIN hop was run again and counted a PIN failure: {stored}"
     )
 

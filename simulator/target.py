@@ -1,0 +1,107 @@
+"""The server the phones talk to: one at ``--url``, or ours started in-process with zero set-up.
+
+The embedded server is the real app (``create_app``) on a loopback port, so
+the simulator speaks HTTP to it exactly as it would to a remote one; only the
+SMS inbox is read in-process. Server modules are imported lazily: driving a
+remote server needs none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from simulator.protocol import Endpoints, GatewayClient, Timeouts
+from simulator.sms import HttpInbox, InboxMessages, InProcessInbox, SmsSource
+
+DEFAULT_SHORTCODE = "*384*2025#"  # the server's default USSD_SERVICE_CODES
+DEFAULT_DB = Path("var") / "sim.db"
+
+
+@dataclass
+class Target:
+    client: GatewayClient
+    sms: SmsSource
+    shortcode: str
+    description: str
+
+
+@dataclass
+class EmbeddedServer:
+    url: URL
+    runner: web.AppRunner
+    inbox: InboxMessages
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_embedded(
+    db: Path, *, shortcode: str | None = None, env: Mapping[str, str] | None = None
+) -> EmbeddedServer:
+    """Migrate and seed a SQLite database, then serve the app on 127.0.0.1 (a free port)."""
+    from storage import open_store
+    from ussd_server.app import create_app
+    from ussd_server.appkeys import PLATFORM, SMS_BACKEND
+    from ussd_server.demo import seed_demo
+    from ussd_server.settings import Settings
+    from ussd_server.sms.backends import InboxBackend
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    database_url = f"sqlite:///{db}"
+    store = await open_store(database_url, migrate=True)
+    await store.close()
+    codes = DEFAULT_SHORTCODE if shortcode in (None, DEFAULT_SHORTCODE) else f"{shortcode},{DEFAULT_SHORTCODE}"
+    settings = Settings.from_env(
+        {"DATABASE_URL": database_url, "SMS_BACKEND": "inbox", "USSD_SERVICE_CODES": codes, **(env or {})}
+    )
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        await seed_demo(app[PLATFORM])
+        backend = app[SMS_BACKEND]
+        if not isinstance(backend, InboxBackend):
+            raise RuntimeError("the embedded server must keep SMS in its inbox (SMS_BACKEND=inbox)")
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return EmbeddedServer(URL.build(scheme="http", host=host, port=port), runner, backend)
+
+
+@asynccontextmanager
+async def open_target(
+    url: str | None = None,
+    *,
+    shortcode: str | None = None,
+    db: Path = DEFAULT_DB,
+    events_url: str | None = None,
+    timeouts: Timeouts | None = None,
+    server_env: Mapping[str, str] | None = None,
+) -> AsyncIterator[Target]:
+    """A ready target for the phones; everything it opened is closed on exit."""
+    http = aiohttp.ClientSession()
+    embedded: EmbeddedServer | None = None
+    try:
+        if url is None:
+            embedded = await start_embedded(db, shortcode=shortcode, env=server_env)
+            inbox = embedded.inbox
+            client = GatewayClient(http, Endpoints.from_url(embedded.url), timeouts=timeouts)
+            yield Target(client, InProcessInbox(lambda: inbox), shortcode or DEFAULT_SHORTCODE, f"in-process ({db})")
+        else:
+            client = GatewayClient(http, Endpoints.from_url(url, events_url), timeouts=timeouts)
+            sms = HttpInbox(http, client.endpoints.sms_inbox)
+            yield Target(client, sms, shortcode or DEFAULT_SHORTCODE, str(client.endpoints.ussd))
+    finally:
+        await http.close()
+        if embedded is not None:
+            await embedded.close()
