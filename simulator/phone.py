@@ -45,6 +45,7 @@ class Phone:
     screen: UssdReply | None = None  # what the display shows
     inbox: list[Sms] = field(default_factory=list)
     unread: int = 0
+    baseline: int = 0  # inbox[:baseline] was there before this run started
     _seen: set[tuple[int, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -110,6 +111,7 @@ class Phone:
     def mark_seen(self, messages: list[Sms]) -> None:
         """Take what is already in the inbox as old (a run starts from here)."""
         self.inbox = list(messages)
+        self.baseline = len(self.inbox)
         self._seen = {m.key for m in messages}
 
     async def refresh_inbox(self, source: SmsSource) -> list[Sms]:
@@ -168,6 +170,8 @@ class Phones:
         return phone
 
     def next(self) -> Phone:
+        if not self.phones:
+            return self.current
         self.index = (self.index + 1) % len(self.phones)
         self.current.unread = 0
         return self.current

@@ -374,9 +374,24 @@ class SqliteStore(SqliteQueries):
                 done.append(f"{m.version:04d}_{m.name}")
             return done
 
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE without waiting on the loop: inline when the file is free (the
+        common case, ~100 us cheaper than a thread hand-off), in the executor with the
+        busy timeout when another process is writing."""
+        self._writer.execute("PRAGMA busy_timeout = 0")
+        try:
+            self._writer.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        finally:
+            self._writer.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await self._run(self._writer.execute, "BEGIN IMMEDIATE")
+
     async def atomic(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
         async with self._write_lock:
-            await self._run(self._writer.execute, "BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 result = await work(SqliteTransaction(self._writer, self.clock, self.max_batch))
                 await self._run(self._writer.execute, "COMMIT")

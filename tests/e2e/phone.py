@@ -147,7 +147,7 @@ class Gateway:
         return Phone(self, number or unique_phone(), **kwargs)
 
     async def post(self, path: str, data: Any, **kwargs: Any) -> Reply:
-        if isinstance(data, Mapping):
+        if path == "/ussd" and isinstance(data, Mapping):
             if "sessionId" in data:
                 self.session_ids.add(str(data["sessionId"]))
             if "phoneNumber" in data:

@@ -22,7 +22,6 @@ from tests.e2e.conftest import World
 from tests.e2e.phone import SERVICE_CODE, check_reply, new_session_id, unique_phone
 from ussd_server.demo import DEMO_PIN
 
-MWILA = "+260977123456"
 LONG_INPUT = 182  # the most a USSD handset lets anyone type in one go
 
 _SPECIAL = [
@@ -203,11 +202,12 @@ async def test_malformed_requests(world: World) -> None:
         reply = await post("/ussd", _form(phoneNumber=number))
         assert check_reply(reply, number) == "END " + world.t("en", "err.not_zambian"), number
     # a session id never seen before, arriving with inputs already in it
-    reply = await post("/ussd", _form(phoneNumber=MWILA, text="1"))
+    user = await world.new_user("ny", "Malformed Tester")
+    reply = await post("/ussd", _form(phoneNumber=user.phone, text="1"))
     body = check_reply(reply, "unknown session with text")
     _no_internal_error(body, "unknown session with text")
     # a session id reused after the session ended
-    form = _form(phoneNumber=MWILA)
+    form = _form(phoneNumber=user.phone)
     check_reply(await post("/ussd", form))
     for text in ("1", "1*2", "1*2*1", "1*2*1*5", ""):
         reply = await post("/ussd", {**form, "text": text})

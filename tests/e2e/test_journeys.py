@@ -1,7 +1,8 @@
 """Every USSD journey, in English, Chinyanja and Ichibemba, over HTTP on both databases.
 
 Screens are compared with the catalog texts the user should see; money and
-energy are checked in the engine; SMS in the outbox. Tests dial only as users
+energy are checked in the engine; SMS in the outbox and in the phone's inbox (delivered
+by the app's own outbox worker). Tests dial only as users
 made for the test (unique numbers), so the shared Redis never offers one test
 another test's dropped session.
 """

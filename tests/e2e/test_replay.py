@@ -60,6 +60,11 @@ async def test_the_same_hop_twice_returns_the_same_reply_and_buys_once(world: Wo
     pin_screen = phone.last
     assert await phone.resend() == pin_screen, "a retried quote hop must show the same screen"
 
+    wrong = await phone.send("9173")
+    assert wrong.startswith("CON Wrong PIN. 2 tries left."), wrong
+    assert await phone.resend() == wrong, "a retried wrong-PIN hop must show the same screen"
+    assert (await world.user(user.phone)).pin_failures == 1, "a retried wrong-PIN hop was checked twice"
+
     receipt = await phone.send(DEMO_PIN)
     assert receipt.startswith("END Done!"), receipt
     again = await phone.resend()
@@ -79,6 +84,19 @@ async def test_the_confirming_hop_five_times_at_once_buys_once(world: World) -> 
     assert len(set(bodies)) == 1, f"all five replies must be identical: {bodies}"
     assert bodies[0].startswith("END Done!"), bodies[0]
     await _assert_bought_once(world, user, pool_before, reference_in(bodies[0]))
+
+
+async def test_a_wrong_pin_hop_five_times_at_once_counts_one_failure(world: World) -> None:
+    user, phone = await _on_pin_screen(world)
+    text = phone.text + "*9173"
+
+    replies = await asyncio.gather(*(phone.raw(text) for _ in range(5)))
+
+    bodies = [check_reply(r, "concurrent wrong PIN") for r in replies]
+    assert len(set(bodies)) == 1, f"all five replies must be identical: {bodies}"
+    assert bodies[0].startswith("CON Wrong PIN. 2 tries left."), bodies[0]
+    stored = await world.user(user.phone)
+    assert (stored.pin_failures, stored.pin_locked_until) == (1, 0), f"one wrong PIN typed once: {stored}"
 
 
 async def test_five_simultaneous_first_hops_make_one_session(world: World) -> None:

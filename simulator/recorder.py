@@ -1,0 +1,122 @@
+"""``--record FILE``: what you do at the terminal, written as a scenario that replays green.
+
+Each screen is recorded with CON/END and its most stable fragment (the
+longest piece of its first line without digits or references), so a replay
+tomorrow, with other balances and references, still passes. Numbers made up
+for the session are recorded as ``fresh`` phones, and a typed number that
+belongs to a phone on the desk becomes ``${alias.local}``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simulator.phone import Phone
+from simulator.protocol import UssdReply
+from simulator.sms import Sms
+
+MIN_FRAGMENT = 3
+# References (ABCDE-FGHJK), then anything numeric: amounts, balances, dates, phone numbers.
+_VOLATILE = re.compile(r"\b[0-9A-Z]{5}-[0-9A-Z]{5}\b|[+-]?\d[\d.,:/]*")
+
+
+def stable_fragment(text: str) -> str:
+    """The longest run of ``text`` that does not change between runs ("" if none is worth checking)."""
+    pieces = (p.strip(" .,:;-") for p in _VOLATILE.split(text))
+    best = max(pieces, key=len, default="")
+    return best if len(best) >= MIN_FRAGMENT else ""
+
+
+class Recorder:
+    """Collects steps as they happen and rewrites the file after each, so a killed session still leaves one."""
+
+    def __init__(self, path: Path, *, target: str = "", answer_timeout_s: float = 60.0) -> None:
+        self.path = path
+        self.target = target
+        self.answer_timeout_s = answer_timeout_s
+        self.aliases: dict[str, str] = {}  # number -> alias
+        self.phones: dict[str, str] = {}  # alias -> number or "fresh"
+        self.steps: list[dict[str, Any]] = []
+        self.current = ""
+
+    def _alias(self, phone: Phone) -> str:
+        if phone.number not in self.aliases:
+            alias = f"phone{len(self.aliases) + 1}"
+            self.aliases[phone.number] = alias
+            self.phones[alias] = "fresh" if phone.fresh else phone.number
+        return self.aliases[phone.number]
+
+    def _on(self, phone: Phone) -> dict[str, Any]:
+        """Address a step to ``phone`` if it is not the phone that dialled last."""
+        alias = self._alias(phone)
+        return {} if alias == self.current else {"phone": alias}
+
+    @staticmethod
+    def _expect(screen: UssdReply) -> dict[str, Any]:
+        expect: dict[str, Any] = {"end": screen.end}
+        fragment = stable_fragment(screen.text.split("\n", 1)[0])
+        if fragment:
+            expect["contains"] = fragment
+        return expect
+
+    def _typed(self, value: str) -> str:
+        for number, alias in self.aliases.items():
+            if value == number:
+                return f"${{{alias}}}"
+            if value == "0" + number[4:]:
+                return f"${{{alias}.local}}"
+        return value
+
+    def dial(self, phone: Phone, code: str, shortcode: str, screen: UssdReply) -> None:
+        alias = self._alias(phone)
+        step: dict[str, Any] = {"dial": alias}
+        if code != shortcode:
+            step["code"] = code
+        step["expect"] = self._expect(screen)
+        self.current = alias
+        self._add(step)
+
+    def reply(self, phone: Phone, value: str, screen: UssdReply) -> None:
+        self._add({"reply": self._typed(value), **self._on(phone), "expect": self._expect(screen)})
+
+    def cancel(self, phone: Phone) -> None:
+        alias = self._alias(phone)
+        self._add({"cancel": alias, "expect": {"status": "Incomplete"}})
+
+    def timeout(self, phone: Phone) -> None:
+        # Long enough for the replay's own answer timeout (60 s unless changed) as well as ours.
+        seconds = int(max(self.answer_timeout_s, 60.0)) + 1
+        self._add({"idle": seconds, "expect": {"status": "Failed"}, "note": f"{self._alias(phone)} timed out"})
+
+    def sms(self, phone: Phone, message: Sms) -> None:
+        step: dict[str, Any] = {"sms": self._alias(phone)}
+        fragment = stable_fragment(message.text)
+        if fragment:
+            step["expect"] = {"contains": fragment}
+        step["timeout"] = 10
+        self._add(step)
+
+    def _add(self, step: dict[str, Any]) -> None:
+        self.steps.append(step)
+        self.save()
+
+    def as_yaml(self) -> str:
+        data = {
+            "name": self.path.stem,
+            "about": f"Recorded with python -m simulator --record on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+            + (f" against {self.target}" if self.target else ""),
+            "phones": self.phones,
+            "steps": self.steps,
+        }
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+    def save(self) -> None:
+        if not self.steps:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(self.as_yaml(), encoding="utf-8")
