@@ -65,12 +65,12 @@ def parse_callback(form: Mapping[str, str]) -> UssdRequest:
     )
 
 
-def newest_input(text: str, session: Session) -> str:
+def newest_input(text: str, session: Session) -> str | None:
     """What the user typed this hop, from the cumulative ``*``-joined text.
 
     The previous text is known by length and digest, so an input that itself
-    contains ``*`` is told apart from two inputs; if the gateway's text does
-    not extend the previous one, fall back to the last ``*`` field.
+    contains ``*`` is told apart from two inputs. A text that does not extend
+    the previous one is a late retry of an older hop: None, and nothing runs.
     """
     previous = session.last_len
     if previous == 0:
@@ -78,7 +78,7 @@ def newest_input(text: str, session: Session) -> str:
     elif len(text) > previous and text[previous] == "*" and text_digest(text[:previous]) == session.last_digest:
         newest = text[previous + 1 :]
     else:
-        newest = text.rsplit("*", 1)[-1]
+        return None
     return newest.replace("¡", "@").strip()
 
 
@@ -139,6 +139,8 @@ class UssdService:
     async def _locked_hop(self, request: UssdRequest, phone: str) -> tuple[str, str, str]:
         digest = text_digest(request.text)
         session = await self.sessions.load(request.session_id)
+        if session is not None and session.phone != phone:
+            return self._end("err.session_mismatch"), "phone_mismatch", "-"  # never someone else's session
         if session is not None and session.last_digest == digest and session.last_reply:
             return session.last_reply, "replay", session.state  # a gateway retry: run nothing again
         hop = Hop(session or Session(id=request.session_id, phone=phone), self.platform, self.settings, self.catalogs)
@@ -160,7 +162,10 @@ class UssdService:
             offered = s.values.get("resume_id")
             if offered is not None:
                 hop.resume_candidate = await self.sessions.load(str(offered))
-            reply = await self.runtime.respond(hop, newest_input(request.text, s))
+            newest = newest_input(request.text, s)
+            if newest is None:
+                return s.last_reply or self._end("err.busy"), "stale", s.state  # a late retry: change nothing
+            reply = await self.runtime.respond(hop, newest)
         if offered is not None and s.state != "resume":
             # The offer was answered: the old session goes, so it is never offered twice.
             s.values.pop("resume_id", None)

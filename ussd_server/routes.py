@@ -21,7 +21,10 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 async def _form(request: web.Request) -> dict[str, str]:
     if request.content_type not in FORM_TYPES:
         raise web.HTTPUnsupportedMediaType(text="send a form (application/x-www-form-urlencoded)")
-    form = await request.post()  # over client_max_size: aiohttp answers 413
+    try:
+        form = await request.post()  # over client_max_size: aiohttp answers 413
+    except UnicodeDecodeError:
+        raise web.HTTPBadRequest(text="the form is not UTF-8") from None
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 

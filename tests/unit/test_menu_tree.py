@@ -31,6 +31,7 @@ RUNTIME = {
     "err.sorry": "Sorry {code}.",
     "err.unknown_service": "Unknown.",
     "err.not_zambian": "Zambia only.",
+    "err.session_mismatch": "Not yours.",
 }
 
 

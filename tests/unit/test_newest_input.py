@@ -33,8 +33,9 @@ def test_newest_input(previous: str, text: str, newest: str) -> None:
     assert newest_input(text, after(previous)) == newest
 
 
-def test_text_that_does_not_extend_the_previous_falls_back_to_the_last_field() -> None:
-    assert newest_input("9*8*7", after("1*2")) == "7"
+def test_text_that_does_not_extend_the_previous_is_a_late_retry() -> None:
+    assert newest_input("9*8*7", after("1*2")) is None  # different history
+    assert newest_input("1", after("1*2")) is None  # an older hop, arriving late
 
 
 def test_very_long_text_yields_the_last_input_only() -> None:

@@ -70,7 +70,10 @@ async def registered(hop: Hop) -> bool:
 
 @registry.condition("resumable")
 async def resumable(hop: Hop) -> bool:
-    return hop.resume_candidate is not None
+    if hop.resume_candidate is None:
+        return False
+    hop.session.language = hop.resume_candidate.language  # offer it in the language they were using
+    return True
 
 
 # --- resume ----------------------------------------------------------------------
@@ -118,6 +121,7 @@ async def register(hop: Hop) -> Outcome:
     hop.sms_queued = True
     hop.session.user_id = user.id
     hop.session.language = str(user.language)
+    hop.session.back.clear()  # "0" must never lead back into registration
     values.clear()
     return Outcome()
 
@@ -203,6 +207,9 @@ async def quote_purchase(hop: Hop) -> Outcome:
         cost = hop.platform.clusters.quote(view.cluster, wh)
     except EnerlectraError as exc:
         return _failure(exc)
+    money = (await hop.platform.wallet.balances(await _need_user(hop))).ngwee
+    if money < cost:  # say so before asking for the PIN
+        return Outcome(route="insufficient_funds", values={"ngwee": money}, keep=False)
     values["attempt"] = int(values.get("attempt", 0)) + 1
     return Outcome(values={"cluster_name": view.cluster.name, "cost": cost})
 
@@ -245,24 +252,33 @@ async def market_price(hop: Hop) -> Outcome:
     return Outcome(values={"market": hop.platform.config.platform_price_ngwee_per_kwh}, keep=False)
 
 
-@registry.action("quote_trade")
-async def quote_trade(hop: Hop) -> Outcome:
-    values = hop.session.values
+@registry.action("check_counterpart")
+async def check_counterpart(hop: Hop) -> Outcome:
+    """Refuse an unknown or own number right away, not after kWh and price."""
     user = await _need_user(hop)
-    counterpart = str(values.get("counterpart", ""))
+    counterpart = str(hop.session.values.get("counterpart", ""))
     if counterpart == user.phone:
         return Outcome(route="self_trade")
     other = await hop.platform.users.find(counterpart)
     if other is None:
         return Outcome(route="counterparty_not_found", values={"counterpart": counterpart}, keep=False)
+    return Outcome(values={"counterpart_name": other.name})
+
+
+@registry.action("quote_trade")
+async def quote_trade(hop: Hop) -> Outcome:
+    values = hop.session.values
+    user = await _need_user(hop)
     try:
         quote = hop.platform.trading.quote(int(values.get("wh", 0)), int(values.get("price", 0)))
     except EnerlectraError as exc:
         return _failure(exc)
+    energy = (await hop.platform.wallet.balances(user)).wh
+    if energy < quote.wh:  # say so before asking for the PIN
+        return Outcome(route="insufficient_energy", values={"have_wh": energy}, keep=False)
     values["attempt"] = int(values.get("attempt", 0)) + 1
     return Outcome(
         values={
-            "counterpart_name": other.name,
             "cost": quote.cost_ngwee,
             "fee": quote.fee_ngwee,
             "gift": 1 if quote.price_ngwee_per_kwh == 0 else 0,

@@ -42,6 +42,7 @@ RUNTIME_KEYS = (
     "err.sorry",
     "err.unknown_service",
     "err.not_zambian",
+    "err.session_mismatch",
 )
 
 
