@@ -16,6 +16,7 @@ class EngineConfig:
     starting_credit_ngwee: int = 500  # K5.00 from the promotions account
     platform_price_ngwee_per_kwh: int = 120  # the spec's K1.20 per kWh
     trade_fee_bps: int = 0  # platform fee on P2P trades, paid by the buyer
+    offer_ttl_s: int = 24 * 3600  # how long a buyer has to accept an energy offer
     carbon_g_per_kwh: int = 800  # spec: 0.8 kg CO2 displaced per renewable kWh (diesel-like)
     tree_g_co2: int = 60_000  # one tree seedling grown for 10 years
     car_g_co2_per_mile: int = 400

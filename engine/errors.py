@@ -116,6 +116,10 @@ class ClusterNotFound(NotFound):
     code = "cluster_not_found"
 
 
+class OfferNotFound(NotFound):
+    code = "offer_not_found"
+
+
 class Conflict(EnerlectraError):
     code = "conflict"
 
@@ -157,6 +161,16 @@ class BuyerInsufficientFunds(Refused):
 
 class ClusterCapacityShort(Refused):
     code = "cluster_capacity_short"
+
+
+class OfferExpired(Refused):
+    code = "offer_expired"
+
+
+class OfferClosed(Refused):
+    """The offer was accepted or declined already."""
+
+    code = "offer_closed"
 
 
 class WrongPin(Refused):

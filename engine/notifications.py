@@ -14,6 +14,8 @@ ENERGY_BOUGHT = "sms.energy_bought"
 ENERGY_SENT = "sms.energy_sent"
 ENERGY_RECEIVED = "sms.energy_received"
 CLUSTER_PURCHASE = "sms.cluster_purchase"
+OFFER_RECEIVED = "sms.offer_received"
+OFFER_DECLINED = "sms.offer_declined"
 
 
 def sms(operation_id: str, role: str, recipient: User, template: str, **params: str | int) -> OutboxMessage:

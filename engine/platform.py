@@ -8,6 +8,7 @@ from engine.clock import Clock, SystemClock
 from engine.clusters import ClusterService
 from engine.config import EngineConfig
 from engine.ledger.verify import VerifyReport, verify_ledger
+from engine.offers import OfferService
 from engine.ports import Store
 from engine.trading import TradingService
 from engine.users import UserService
@@ -22,6 +23,7 @@ class Platform:
         self.users = UserService(store, config, self.clock)
         self.wallet = WalletService(store, config)
         self.trading = TradingService(store, config)
+        self.offers = OfferService(store, config, self.clock, self.trading)
         self.clusters = ClusterService(store, config, self.clock)
         self.carbon = CarbonService(store, config)
 

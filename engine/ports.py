@@ -23,6 +23,8 @@ from engine.ledger.model import (
 from engine.model import (
     Cluster,
     Language,
+    Offer,
+    OfferStatus,
     OutboxMessage,
     OutboxRow,
     OutboxStatus,
@@ -131,6 +133,24 @@ class ClusterWriter(ClusterReader, Protocol):
         ...
 
 
+class OfferReader(Protocol):
+    async def offer_by_id(self, offer_id: str) -> Offer | None: ...
+
+    async def open_offers_for(self, buyer_id: int, *, now_us: int, limit: int = 20) -> list[Offer]:
+        """Offers to ``buyer_id`` still open at ``now_us``, oldest first."""
+        ...
+
+
+class OfferWriter(OfferReader, Protocol):
+    async def insert_offer(self, offer: Offer) -> bool:
+        """False if an offer with that id exists already."""
+        ...
+
+    async def close_offer(self, offer_id: str, status: OfferStatus) -> bool:
+        """Move an open offer to ``status``; False if it was no longer open."""
+        ...
+
+
 class OutboxReader(Protocol):
     async def list_outbox(self, *, recipient: str | None = None, limit: int = 50) -> list[OutboxRow]:
         """Newest first."""
@@ -205,11 +225,11 @@ class UssdAnalytics(Protocol):
         ...
 
 
-class Transaction(LedgerWriter, UserWriter, ClusterWriter, OutboxWriter, Protocol):
+class Transaction(LedgerWriter, UserWriter, ClusterWriter, OutboxWriter, OfferWriter, Protocol):
     """Everything a unit of work may read and write, all in one database transaction."""
 
 
-class Store(LedgerWriter, UserReader, ClusterReader, OutboxReader, OutboxQueue, UssdAnalytics, Protocol):
+class Store(LedgerWriter, UserReader, ClusterReader, OutboxReader, OfferReader, OutboxQueue, UssdAnalytics, Protocol):
     """A database. Reads outside :meth:`atomic` see committed data only.
 
     The ledger write methods on the store itself each run in their own

@@ -27,7 +27,6 @@ class HistoryEntry:
     ledger: Ledger
     amount: int  # signed from the user's side: + received, - paid or given
     counterparty: str  # the other account's id
-    pending: bool  # a reservation not (yet) settled
 
     @property
     def incoming(self) -> bool:
@@ -56,13 +55,26 @@ class WalletService:
         )
 
     async def history(self, user: User, *, limit: int | None = None, before_seq: int | None = None) -> HistoryPage:
-        """Transactions newest first; page with ``next_before_seq``."""
+        """Settled movements newest first; page with ``next_before_seq``.
+
+        Reservations and their release are left out: an offer shows once, when
+        it is paid (as the post of its reservation), not three times.
+        """
         size = limit or self._config.history_page_size
         mine = (user.zmw_account_id, user.kwh_account_id)
-        records = await self._store.account_transfers(list(mine), limit=size + 1, before_seq=before_seq)
-        page = [_entry(r, mine) for r in records[:size]]
-        more = len(records) > size
-        return HistoryPage(page, page[-1].seq if more and page else None)
+        found: list[HistoryEntry] = []
+        cursor = before_seq
+        while len(found) <= size:
+            records = await self._store.account_transfers(list(mine), limit=size + 1, before_seq=cursor)
+            found += [_entry(r, mine) for r in records if not r.flags & _UNSETTLED]
+            if len(records) <= size:
+                break
+            cursor = records[-1].seq
+        page = found[:size]
+        return HistoryPage(page, page[-1].seq if len(found) > size else None)
+
+
+_UNSETTLED = TransferFlags.PENDING | TransferFlags.VOID_PENDING | TransferFlags.EXPIRE_PENDING
 
 
 def _entry(record: TransferRecord, mine: tuple[str, ...]) -> HistoryEntry:
@@ -75,5 +87,4 @@ def _entry(record: TransferRecord, mine: tuple[str, ...]) -> HistoryEntry:
         ledger=record.ledger,
         amount=-record.amount if outgoing else record.amount,
         counterparty=record.credit_account_id if outgoing else record.debit_account_id,
-        pending=bool(record.flags & TransferFlags.PENDING),
     )

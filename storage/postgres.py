@@ -44,6 +44,8 @@ from engine.ledger.rules import BatchOutcome
 from engine.model import (
     Cluster,
     Language,
+    Offer,
+    OfferStatus,
     OutboxMessage,
     OutboxRow,
     OutboxStatus,
@@ -57,6 +59,7 @@ from storage.migrations import pending_migrations
 from storage.rows import (
     ACCOUNT_COLUMNS,
     CLUSTER_COLUMNS,
+    OFFER_COLUMNS,
     OUTBOX_COLUMNS,
     TRANSFER_COLUMNS,
     USER_COLUMNS,
@@ -64,6 +67,8 @@ from storage.rows import (
     account_values,
     cluster_from_row,
     cluster_values,
+    offer_from_row,
+    offer_values,
     outbox_from_row,
     outbox_params_json,
     transfer_from_row,
@@ -294,6 +299,20 @@ class PostgresQueries:
     async def cluster_regions(self) -> list[str]:
         return [r[0] for r in await self._rows("SELECT DISTINCT region FROM clusters ORDER BY region")]
 
+    async def offer_by_id(self, offer_id: str) -> Offer | None:
+        rows = await self._rows(f"SELECT {OFFER_COLUMNS} FROM offers WHERE id = $1", offer_id)
+        return offer_from_row(rows[0]) if rows else None
+
+    async def open_offers_for(self, buyer_id: int, *, now_us: int, limit: int = 20) -> list[Offer]:
+        rows = await self._rows(
+            f"SELECT {OFFER_COLUMNS} FROM offers WHERE buyer_id = $1 AND status = 'open' AND expires_at > $2 "
+            "ORDER BY created_at, id LIMIT $3",
+            buyer_id,
+            now_us,
+            limit,
+        )
+        return [offer_from_row(r) for r in rows]
+
     async def list_outbox(self, *, recipient: str | None = None, limit: int = 50) -> list[OutboxRow]:
         if recipient is None:
             rows = await self._rows(f"SELECT {_OUTBOX_SELECT} FROM outbox ORDER BY id DESC LIMIT $1", limit)
@@ -448,6 +467,20 @@ class PostgresTransaction(PostgresQueries, LedgerTransactionBase):
         if not rows:
             raise ClusterExists("cluster exists", cluster_id=cluster.id)
         return cluster
+
+    async def insert_offer(self, offer: Offer) -> bool:
+        rows = await self._rows(
+            f"INSERT INTO offers ({OFFER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id",
+            *offer_values(offer),
+        )
+        return bool(rows)
+
+    async def close_offer(self, offer_id: str, status: OfferStatus) -> bool:
+        rows = await self._rows(
+            "UPDATE offers SET status = $1 WHERE id = $2 AND status = 'open' RETURNING id", str(status), offer_id
+        )
+        return bool(rows)
 
     async def add_outbox(self, messages: Sequence[OutboxMessage]) -> int:
         if not messages:

@@ -7,7 +7,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.ledger.model import Account, AccountFlags, AccountKind, Ledger, TransferFlags, TransferRecord
-from engine.model import Cluster, ClusterKind, Language, OutboxMessage, OutboxRow, OutboxStatus, User
+from engine.model import (
+    Cluster,
+    ClusterKind,
+    Language,
+    Offer,
+    OfferStatus,
+    OutboxMessage,
+    OutboxRow,
+    OutboxStatus,
+    User,
+)
 
 ACCOUNT_COLUMNS = (
     "id, ledger, kind, owner, flags, debits_pending, debits_posted, credits_pending, credits_posted, timestamp"
@@ -18,6 +28,9 @@ TRANSFER_COLUMNS = (
 )
 USER_COLUMNS = "id, phone, name, language, pin_hash, pin_failures, pin_locked_until, created_at"
 CLUSTER_COLUMNS = "id, name, kind, region, capacity_wh, price_ngwee_per_kwh, created_at"
+OFFER_COLUMNS = (
+    "id, reference, seller_id, buyer_id, wh, price_ngwee_per_kwh, cost_ngwee, fee_ngwee, status, created_at, expires_at"
+)
 OUTBOX_COLUMNS = (
     "id, dedupe_key, recipient, language, template, params, status, attempts, next_attempt_at, "
     "last_error, provider_ref, created_at"
@@ -127,6 +140,38 @@ def cluster_from_row(r: Row) -> Cluster:
 
 def cluster_values(c: Cluster) -> tuple[Any, ...]:
     return (c.id, c.name, str(c.kind), c.region, c.capacity_wh, c.price_ngwee_per_kwh, c.created_at)
+
+
+def offer_from_row(r: Row) -> Offer:
+    return Offer(
+        id=r[0],
+        reference=r[1],
+        seller_id=r[2],
+        buyer_id=r[3],
+        wh=r[4],
+        price_ngwee_per_kwh=r[5],
+        cost_ngwee=r[6],
+        fee_ngwee=r[7],
+        status=OfferStatus(r[8]),
+        created_at=r[9],
+        expires_at=r[10],
+    )
+
+
+def offer_values(o: Offer) -> tuple[Any, ...]:
+    return (
+        o.id,
+        o.reference,
+        o.seller_id,
+        o.buyer_id,
+        o.wh,
+        o.price_ngwee_per_kwh,
+        o.cost_ngwee,
+        o.fee_ngwee,
+        str(o.status),
+        o.created_at,
+        o.expires_at,
+    )
 
 
 def outbox_from_row(r: Row) -> OutboxRow:

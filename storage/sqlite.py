@@ -33,6 +33,8 @@ from engine.ledger.model import (
 from engine.model import (
     Cluster,
     Language,
+    Offer,
+    OfferStatus,
     OutboxMessage,
     OutboxRow,
     OutboxStatus,
@@ -46,6 +48,7 @@ from storage.migrations import pending_migrations
 from storage.rows import (
     ACCOUNT_COLUMNS,
     CLUSTER_COLUMNS,
+    OFFER_COLUMNS,
     OUTBOX_COLUMNS,
     TRANSFER_COLUMNS,
     USER_COLUMNS,
@@ -53,6 +56,8 @@ from storage.rows import (
     account_values,
     cluster_from_row,
     cluster_values,
+    offer_from_row,
+    offer_values,
     outbox_from_row,
     outbox_params_json,
     transfer_from_row,
@@ -194,6 +199,18 @@ class SqliteQueries:
     async def cluster_regions(self) -> list[str]:
         return [r[0] for r in self._all("SELECT DISTINCT region FROM clusters ORDER BY region")]
 
+    async def offer_by_id(self, offer_id: str) -> Offer | None:
+        rows = self._all(f"SELECT {OFFER_COLUMNS} FROM offers WHERE id = ?", (offer_id,))
+        return offer_from_row(rows[0]) if rows else None
+
+    async def open_offers_for(self, buyer_id: int, *, now_us: int, limit: int = 20) -> list[Offer]:
+        rows = self._all(
+            f"SELECT {OFFER_COLUMNS} FROM offers WHERE buyer_id = ? AND status = 'open' AND expires_at > ? "
+            "ORDER BY created_at, id LIMIT ?",
+            (buyer_id, now_us, limit),
+        )
+        return [offer_from_row(r) for r in rows]
+
     async def list_outbox(self, *, recipient: str | None = None, limit: int = 50) -> list[OutboxRow]:
         if recipient is None:
             rows = self._all(f"SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
@@ -306,6 +323,19 @@ class SqliteTransaction(SqliteQueries, LedgerTransactionBase):
         except sqlite3.IntegrityError as exc:
             raise ClusterExists("cluster exists", cluster_id=cluster.id) from exc
         return cluster
+
+    async def insert_offer(self, offer: Offer) -> bool:
+        cur = self._conn.execute(
+            f"INSERT INTO offers ({OFFER_COLUMNS}) VALUES ({_marks(11)}) ON CONFLICT (id) DO NOTHING",
+            offer_values(offer),
+        )
+        return cur.rowcount == 1
+
+    async def close_offer(self, offer_id: str, status: OfferStatus) -> bool:
+        cur = self._conn.execute(
+            "UPDATE offers SET status = ? WHERE id = ? AND status = 'open'", (str(status), offer_id)
+        )
+        return cur.rowcount == 1
 
     async def add_outbox(self, messages: Sequence[OutboxMessage]) -> int:
         now = self.clock.now_us()

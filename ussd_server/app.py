@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from engine.platform import Platform
 from menus import MAIN_TREE
 from ussd_server.appkeys import OUTBOX_WORKER, PLATFORM, SESSIONS, SETTINGS, SMS_BACKEND, USSD
 from ussd_server.auth import gateway_auth
@@ -43,6 +50,19 @@ async def open_sessions(settings: Settings) -> SessionStore:
     return MemorySessionStore()
 
 
+async def release_expired(platform: Platform, stop: asyncio.Event, every_s: float = 30.0) -> None:
+    """Give back reservations whose time ran out (e.g. offers nobody accepted)."""
+    while not stop.is_set():
+        try:
+            released = await platform.expire_reservations()
+            if released:
+                log.info("released %d expired reservations", released)
+        except Exception:  # the next sweep tries again; a failure here must not stop the server
+            log.exception("reservation sweep failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+
 def create_app(settings: Settings) -> web.Application:
     runtime, catalogs = build_runtime()  # a broken menu stops start-up, before anything opens
     app = web.Application(client_max_size=BODY_LIMIT, middlewares=[gateway_auth(settings)])
@@ -71,9 +91,11 @@ def create_app(settings: Settings) -> web.Application:
         )
         stop = asyncio.Event()
         delivering = asyncio.create_task(worker.run_forever(stop), name="outbox-worker")
+        releasing = asyncio.create_task(release_expired(platform, stop), name="reservation-sweeper")
         yield
         stop.set()
         worker.wake()
+        await releasing
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(delivering, timeout=settings.sms_timeout_s + 5)
         await backend.close()
@@ -85,16 +107,109 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def serve(settings: Settings) -> None:
+def _setup_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
+def _run_app(settings: Settings, *, reuse_port: bool) -> None:
     try:
         import uvloop  # optional: faster event loop when installed
 
         uvloop.install()
     except ImportError:
         pass
-    log.info(
-        "starting on %s:%s (%s, %s)", settings.host, settings.port, settings.env, settings.database_url.split(":")[0]
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=None,
+        reuse_port=reuse_port or None,
     )
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)
+
+
+def _worker_main(settings: Settings) -> None:
+    """One of WEB_WORKERS processes: its own loop, pools and outbox worker, on the shared port."""
+    _setup_logging(settings)
+    _run_app(settings, reuse_port=True)
+
+
+# Workers dying this often are failing (a taken port, a bad setting), not
+# crashing now and then: restarting would only spin, so the server stops.
+_MAX_DEATHS = 5
+_DEATH_WINDOW_S = 30.0
+_STOP_GRACE_S = 30.0
+
+
+def _serve_workers(settings: Settings) -> None:
+    """Run WEB_WORKERS copies of the app, all bound to one port with SO_REUSEPORT.
+
+    The kernel spreads connections over the workers; they share nothing but
+    Redis and the database, like separate hosts would. Workers are spawned
+    (a fresh interpreter: no inherited loop, sockets or pools). One that dies
+    is restarted, so a crash costs one worker's in-flight hops; SIGTERM or
+    SIGINT stops them all gracefully.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def start() -> multiprocessing.process.BaseProcess:
+        proc = ctx.Process(target=_worker_main, args=(settings,), name="enerlectra-worker")
+        proc.start()
+        return proc
+
+    workers = [start() for _ in range(settings.web_workers)]
+    deaths: collections.deque[float] = collections.deque(maxlen=_MAX_DEATHS)
+    failed = False
+    try:
+        while not stopping:
+            multiprocessing.connection.wait([p.sentinel for p in workers], timeout=0.5)
+            for i, proc in enumerate(workers):
+                if proc.is_alive() or stopping:
+                    continue
+                deaths.append(time.monotonic())
+                if len(deaths) == _MAX_DEATHS and deaths[-1] - deaths[0] < _DEATH_WINDOW_S:
+                    log.error("workers keep exiting (last: %s with %s); stopping", proc.pid, proc.exitcode)
+                    failed = stopping = True
+                    break
+                log.error("worker %s exited with %s; starting another", proc.pid, proc.exitcode)
+                workers[i] = start()
+    finally:
+        for proc in workers:
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)  # aiohttp's run_app shuts down cleanly on SIGTERM
+        deadline = time.monotonic() + _STOP_GRACE_S
+        for proc in workers:
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    if failed:
+        raise SystemExit(1)
+
+
+def serve(settings: Settings) -> None:
+    _setup_logging(settings)
+    log.info(
+        "starting on %s:%s (%s, %s, %d process%s)",
+        settings.host,
+        settings.port,
+        settings.env,
+        settings.database_url.split(":")[0],
+        settings.web_workers,
+        "" if settings.web_workers == 1 else "es",
+    )
+    if settings.web_workers > 1:
+        if not settings.redis_url:
+            raise SystemExit("WEB_WORKERS > 1 needs REDIS_URL: in-process sessions are not shared between processes")
+        _serve_workers(settings)
+    else:
+        _run_app(settings, reuse_port=False)

@@ -33,6 +33,8 @@ class Settings(BaseModel):
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Server processes sharing the port (SO_REUSEPORT); >1 needs Redis sessions and suits PostgreSQL.
+    web_workers: int = Field(default=1, ge=1, le=64)
     log_level: str = "INFO"
     pin_pepper: str = Field(default=DEV_PEPPER, repr=False, min_length=16)
     pin_kdf_log2_n: int = Field(default=14, ge=10, le=20)
@@ -41,6 +43,7 @@ class Settings(BaseModel):
     starting_credit_ngwee: int = Field(default=500, ge=0)
     platform_price_ngwee_per_kwh: int = Field(default=120, gt=0)
     trade_fee_bps: int = Field(default=0, ge=0, le=2000)
+    offer_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
     carbon_g_per_kwh: int = Field(default=800, ge=0)
     tree_g_co2: int = Field(default=60_000, gt=0)
     car_g_co2_per_mile: int = Field(default=400, gt=0)
@@ -94,6 +97,7 @@ class Settings(BaseModel):
             starting_credit_ngwee=self.starting_credit_ngwee,
             platform_price_ngwee_per_kwh=self.platform_price_ngwee_per_kwh,
             trade_fee_bps=self.trade_fee_bps,
+            offer_ttl_s=self.offer_ttl_hours * 3600,
             carbon_g_per_kwh=self.carbon_g_per_kwh,
             tree_g_co2=self.tree_g_co2,
             car_g_co2_per_mile=self.car_g_co2_per_mile,
@@ -111,12 +115,14 @@ class Settings(BaseModel):
             "REDIS_URL": "redis_url",
             "HOST": "host",
             "PORT": "port",
+            "WEB_WORKERS": "web_workers",
             "LOG_LEVEL": "log_level",
             "PIN_PEPPER": "pin_pepper",
             "PIN_KDF_LOG2_N": "pin_kdf_log2_n",
             "PIN_MAX_FAILURES": "pin_max_failures",
             "PIN_LOCK_MINUTES": "pin_lock_minutes",
             "TRADE_FEE_BPS": "trade_fee_bps",
+            "OFFER_TTL_HOURS": "offer_ttl_hours",
             "CARBON_G_PER_KWH": "carbon_g_per_kwh",
             "TREE_G_CO2": "tree_g_co2",
             "CAR_G_CO2_PER_MILE": "car_g_co2_per_mile",

@@ -243,7 +243,7 @@ async def _counterpart(world: World, language: str) -> User:
     return await world.platform.users.change_language(mwila, language)
 
 
-async def test_sell_energy_to_another_number(world: World, language: str) -> None:
+async def test_sell_energy_is_an_offer_the_buyer_accepts(world: World, language: str) -> None:
     seller = await _seller_with_energy(world, language)
     buyer_language = other_language(language)
     buyer = await _counterpart(world, buyer_language)
@@ -265,8 +265,32 @@ async def test_sell_energy_to_another_number(world: World, language: str) -> Non
     assert len(phone.replies) <= 6, phone.replies
     ref = reference_in(receipt)
     assert receipt == "END " + world.t(
-        language, "sell.receipt", wh=1500, counterpart_name=buyer.name, cost=180, ref=ref
+        language, "sell.receipt", wh=1500, counterpart_name=buyer.name, cost=180, ref=ref, hours=24
     )
+    # Nothing has been paid yet: the seller's energy is reserved, the buyer's money untouched.
+    s, b = await world.platform.wallet.balances(seller), await world.platform.wallet.balances(buyer)
+    assert (s.ngwee, s.wh) == (seller_before.ngwee, seller_before.wh - 1500)
+    assert (b.ngwee, b.wh) == (buyer_before.ngwee, buyer_before.wh)
+    shown = ref[:5] + "-" + ref[5:]
+    offer_sms = await world.sms_containing(buyer.phone, shown)
+    [offered] = await outbox(world, buyer.phone, "sms.offer_received")
+    assert offer_sms == world.t(
+        buyer_language, "sms.offer_received", shortcode=world.settings.shortcode, **offered.message.params
+    )
+
+    # The buyer dials, finds the offer and accepts it with their own PIN.
+    buyer_phone = await dial_home(world, buyer)
+    reply = await choose(world, buyer_phone, buyer_language, "home.offers")
+    assert lines(reply)[0] == world.t(buyer_language, "offers.title"), reply
+    reply = await buyer_phone.send("1")
+    assert lines(reply)[0] == world.t(
+        buyer_language, "offer.view", seller_name=seller.name, seller_phone=seller.phone, wh=1500, cost=180, fee=0
+    ), reply
+    reply = await buyer_phone.send("1")
+    assert lines(reply)[0] == world.t(buyer_language, "offer.confirm", total=180, wh=1500), reply
+    done = await buyer_phone.send(DEMO_PIN)
+    assert done == "END " + world.t(buyer_language, "offer.done", wh=1500, total=180, ref=ref)
+
     s, b = await world.platform.wallet.balances(seller), await world.platform.wallet.balances(buyer)
     assert (s.ngwee - seller_before.ngwee, s.wh - seller_before.wh) == (180, -1500)
     assert (b.ngwee - buyer_before.ngwee, b.wh - buyer_before.wh) == (-180, 1500)
@@ -276,11 +300,23 @@ async def test_sell_energy_to_another_number(world: World, language: str) -> Non
     assert str(sold[0].message.language) == language
     assert str(bought[0].message.language) == buyer_language
     assert sold[0].message.params["ref"] == bought[0].message.params["ref"] == ref
-    shown = ref[:5] + "-" + ref[5:]
     seller_sms = await world.sms_containing(seller.phone, shown)
-    buyer_sms = await world.sms_containing(buyer.phone, shown)
     assert seller_sms == world.t(language, "sms.energy_sold", **sold[0].message.params)
-    assert buyer_sms == world.t(buyer_language, "sms.energy_bought", **bought[0].message.params)
+
+
+async def test_a_declined_offer_returns_the_energy(world: World, language: str) -> None:
+    seller = await _seller_with_energy(world, language)
+    buyer = await _counterpart(world, language)
+    offer = await world.platform.offers.offer(seller=seller, buyer_phone=buyer.phone, wh=1000, price_ngwee_per_kwh=150)
+    phone = await dial_home(world, buyer)
+    await choose(world, phone, language, "home.offers")
+    await phone.send("1")
+    reply = await phone.send("2")  # decline
+    assert reply == "END " + world.t(language, "offer.declined", seller_name=seller.name)
+    assert (await world.platform.wallet.balances(seller)).wh == 3000
+    assert await outbox(world, seller.phone, "sms.offer_declined")
+    assert await world.platform.offers.open_offers(buyer) == []
+    assert offer.reference
 
 
 async def test_send_energy_as_a_gift(world: World, language: str) -> None:

@@ -292,20 +292,93 @@ async def trade_energy(hop: Hop) -> Outcome:
     if isinstance(user, Outcome):
         return user
     values = hop.session.values
+    price = int(values["price"])
     try:
-        receipt = await hop.platform.trading.trade(
-            seller=user,
-            buyer_phone=str(values["counterpart"]),
-            wh=int(values["wh"]),
-            price_ngwee_per_kwh=int(values["price"]),
-            operation_id=operation_id(hop, "trade"),
-        )
+        if price == 0:  # a gift needs no consent from the receiver
+            receipt = await hop.platform.trading.trade(
+                seller=user,
+                buyer_phone=str(values["counterpart"]),
+                wh=int(values["wh"]),
+                price_ngwee_per_kwh=0,
+                operation_id=operation_id(hop, "gift"),
+            )
+            reference = receipt.reference
+        else:  # a sale is an offer: the buyer's money moves only when the buyer accepts
+            offer = await hop.platform.offers.offer(
+                seller=user,
+                buyer_phone=str(values["counterpart"]),
+                wh=int(values["wh"]),
+                price_ngwee_per_kwh=price,
+                operation_id=operation_id(hop, "offer"),
+            )
+            reference = offer.reference
     except EnerlectraError as exc:
         balance = await hop.platform.wallet.balances(user)
         return _failure(exc, have_wh=balance.wh)
     hop.sms_queued = True
     hop.session.back.clear()
-    return Outcome(values={"ref": receipt.reference, "cost": receipt.quote.cost_ngwee})
+    return Outcome(values={"ref": reference, "hours": hop.platform.config.offer_ttl_s // 3600})
+
+
+# --- offers made to me ------------------------------------------------------------------
+
+
+@registry.source("offers")
+async def offers(hop: Hop) -> list[Item]:
+    views = await hop.platform.offers.open_offers(await _need_user(hop))
+    return [
+        Item(v.offer.id, {"name": v.seller_name, "wh": v.offer.wh, "cost": v.offer.cost_ngwee + v.offer.fee_ngwee})
+        for v in views
+    ]
+
+
+@registry.action("offer_details")
+async def offer_details(hop: Hop) -> Outcome:
+    offer = await hop.platform.store.offer_by_id(str(hop.session.values.get("offer", "")))
+    if offer is None:
+        return Outcome(values={}, keep=False)
+    seller = await hop.platform.store.user_by_id(offer.seller_id)
+    return Outcome(
+        values={
+            "seller_name": seller.name if seller else "?",
+            "seller_phone": seller.phone if seller else "",
+            "wh": offer.wh,
+            "cost": offer.cost_ngwee,
+            "fee": offer.fee_ngwee,
+            "total": offer.cost_ngwee + offer.fee_ngwee,
+        },
+        keep=False,
+    )
+
+
+@registry.action("accept_offer")
+async def accept_offer(hop: Hop) -> Outcome:
+    user = await _verified(hop)
+    if isinstance(user, Outcome):
+        return user
+    try:
+        receipt = await hop.platform.offers.accept(buyer=user, offer_id=str(hop.session.values.get("offer", "")))
+    except EnerlectraError as exc:
+        balance = await hop.platform.wallet.balances(user)
+        return _failure(exc, ngwee=balance.ngwee)
+    hop.sms_queued = True
+    hop.session.back.clear()
+    return Outcome(
+        values={"ref": receipt.reference, "wh": receipt.quote.wh, "total": receipt.quote.buyer_pays}, keep=False
+    )
+
+
+@registry.action("decline_offer")
+async def decline_offer(hop: Hop) -> Outcome:
+    user = await _need_user(hop)
+    try:
+        offer = await hop.platform.offers.decline(buyer=user, offer_id=str(hop.session.values.get("offer", "")))
+    except EnerlectraError as exc:
+        return _failure(exc)
+    seller = await hop.platform.store.user_by_id(offer.seller_id)
+    hop.sms_queued = True
+    hop.session.back.clear()
+    return Outcome(values={"seller_name": seller.name if seller else ""}, keep=False)
 
 
 # --- my account ------------------------------------------------------------------------
