@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: install install-dev run test lint typecheck check services bench-ledger clean
+.PHONY: install install-dev run sim test lint typecheck check services bench-ledger clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
@@ -26,6 +26,9 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/enerlectra db migrate
 	PORT=$(PORT) $(BIN)/enerlectra serve
+
+sim: install
+	$(BIN)/python -m simulator
 
 services: install-dev
 	$(BIN)/python scripts/ensure_services.py

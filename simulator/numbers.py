@@ -25,8 +25,9 @@ NETWORKS: dict[str, tuple[str, str]] = {
 }
 DEFAULT_NETWORK = ("Airtel", "64501")
 _MOBILE = re.compile(r"(?:[59][5-8]|7[5-9])\d{7}")
-# The demo users every seeded server has: a fresh number must never be one of them.
-DEMO_NUMBERS = frozenset({"+260977123456", "+260966234567", "+260955345678", "+260761456789"})
+# The demo users every seeded server has (English speaker first: the phone in your hand at start).
+# A fresh number must never be one of them.
+DEMO_NUMBERS = ("+260955345678", "+260977123456", "+260966234567", "+260761456789")
 _FRESH_PREFIXES = ("97", "96", "95", "77", "76", "75")
 
 

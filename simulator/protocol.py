@@ -186,6 +186,11 @@ class PhoneSession:
     def closed(self) -> bool:
         return self.status is not None
 
+    @property
+    def in_flight(self) -> bool:
+        """A hop was sent and its reply has not come yet (the phone shows "USSD code running...")."""
+        return self._lock.locked()
+
     def form(self) -> dict[str, str]:
         return {
             "sessionId": self.session_id,
@@ -219,7 +224,7 @@ class PhoneSession:
 
     def expired(self) -> str:
         """Why the gateway would drop this session now ("" while it is alive)."""
-        if self.closed or self._lock.locked():  # waiting for the app is the app's timeout, not the user's
+        if self.closed or self.in_flight:  # waiting for the app is the app's timeout, not the user's
             return ""
         now = self.clock()
         if now - self.started >= self.timeouts.session_s:

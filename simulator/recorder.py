@@ -1,10 +1,12 @@
 """``--record FILE``: what you do at the terminal, written as a scenario that replays green.
 
-Each screen is recorded with CON/END and its most stable fragment (the
-longest piece of its first line without digits or references), so a replay
-tomorrow, with other balances and references, still passes. Numbers made up
-for the session are recorded as ``fresh`` phones, and a typed number that
-belongs to a phone on the desk becomes ``${alias.local}``.
+Each screen is recorded with CON/END and a regex of its first line in which
+every word holding a digit (amounts, balances, dates, references, numbers)
+matches any word, so a replay tomorrow, with other balances and references,
+still passes while the words around them are checked exactly. SMS are
+recorded the same way. Numbered answers become ``choose: <label>``; numbers
+made up for the session are recorded as ``fresh`` phones, and a typed number
+that belongs to a phone in the recording becomes ``${alias.local}``.
 """
 
 from __future__ import annotations
@@ -18,18 +20,30 @@ import yaml
 
 from simulator.phone import Phone
 from simulator.protocol import UssdReply
+from simulator.screen import options
 from simulator.sms import Sms
 
 MIN_FRAGMENT = 3
-# References (ABCDE-FGHJK), then anything numeric: amounts, balances, dates, phone numbers.
-_VOLATILE = re.compile(r"\b[0-9A-Z]{5}-[0-9A-Z]{5}\b|[+-]?\d[\d.,:/]*")
+_REFERENCE = re.compile(r"\b[0-9A-Z]{5}-[0-9A-Z]{5}\b")  # may hold no digit at all (ABCDE-FGHJK)
+# References, then anything numeric: amounts (K1.05), balances, dates, phone numbers.
+_VOLATILE = re.compile(rf"{_REFERENCE.pattern}|[+-]?(?:\bK)?\d[\d.,:/]*")
 
 
 def stable_fragment(text: str) -> str:
     """The longest run of ``text`` that does not change between runs ("" if none is worth checking)."""
-    pieces = (p.strip(" .,:;-") for p in _VOLATILE.split(text))
+    pieces = (p.strip(" .,:;-()") for p in _VOLATILE.split(text))
     best = max(pieces, key=len, default="")
     return best if len(best) >= MIN_FRAGMENT else ""
+
+
+def _volatile(word: str) -> bool:
+    return any(c.isdigit() for c in word) or bool(_REFERENCE.search(word))
+
+
+def line_pattern(line: str) -> str:
+    """A regex for one line: words with a digit in them match any word, the rest match exactly."""
+    words = [r"\S+" if _volatile(word) else re.escape(word) for word in line.split()]
+    return "^" + " ".join(words) + "$"
 
 
 class Recorder:
@@ -43,6 +57,7 @@ class Recorder:
         self.phones: dict[str, str] = {}  # alias -> number or "fresh"
         self.steps: list[dict[str, Any]] = []
         self.current = ""
+        self._shown: dict[str, UssdReply] = {}  # number -> the screen the phone showed last
 
     def _alias(self, phone: Phone) -> str:
         if phone.number not in self.aliases:
@@ -59,10 +74,22 @@ class Recorder:
     @staticmethod
     def _expect(screen: UssdReply) -> dict[str, Any]:
         expect: dict[str, Any] = {"end": screen.end}
-        fragment = stable_fragment(screen.text.split("\n", 1)[0])
-        if fragment:
-            expect["contains"] = fragment
+        first = screen.text.split("\n", 1)[0].strip()
+        if first:
+            expect["regex"] = line_pattern(first)
         return expect
+
+    @staticmethod
+    def _label(screen: UssdReply | None, value: str) -> str:
+        """The stable part of the option ``value`` picks, if it names that option alone ("" otherwise)."""
+        if screen is None or not value.isdigit():
+            return ""
+        shown = options(screen.text)
+        chosen = [text for number, text in shown if number == value]
+        label = stable_fragment(chosen[0]) if len(chosen) == 1 else ""
+        # choose picks the first option containing the label: it must point at this one only.
+        unique = label and sum(label.lower() in text.lower() for _, text in shown) == 1
+        return label if unique else ""
 
     def _typed(self, value: str) -> str:
         for number, alias in self.aliases.items():
@@ -79,10 +106,15 @@ class Recorder:
             step["code"] = code
         step["expect"] = self._expect(screen)
         self.current = alias
+        self._shown[phone.number] = screen
         self._add(step)
 
     def reply(self, phone: Phone, value: str, screen: UssdReply) -> None:
-        self._add({"reply": self._typed(value), **self._on(phone), "expect": self._expect(screen)})
+        # "choose: Buy energy" reads better than "reply: '2'" and survives a menu reordering.
+        label = self._label(self._shown.get(phone.number), value)
+        action = {"choose": label} if label else {"reply": self._typed(value)}
+        self._shown[phone.number] = screen
+        self._add({**action, **self._on(phone), "expect": self._expect(screen)})
 
     def cancel(self, phone: Phone) -> None:
         alias = self._alias(phone)
@@ -94,10 +126,9 @@ class Recorder:
         self._add({"idle": seconds, "expect": {"status": "Failed"}, "note": f"{self._alias(phone)} timed out"})
 
     def sms(self, phone: Phone, message: Sms) -> None:
-        step: dict[str, Any] = {"sms": self._alias(phone)}
-        fragment = stable_fragment(message.text)
-        if fragment:
-            step["expect"] = {"contains": fragment}
+        if not self.steps:
+            return  # arrived before anything was done here (e.g. the demo data's): no replay would see it
+        step: dict[str, Any] = {"sms": self._alias(phone), "expect": {"regex": line_pattern(message.text)}}
         step["timeout"] = 10
         self._add(step)
 
@@ -113,7 +144,7 @@ class Recorder:
             "phones": self.phones,
             "steps": self.steps,
         }
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
 
     def save(self) -> None:
         if not self.steps:

@@ -32,6 +32,7 @@ OPTIONAL = {
 FRESH = "fresh"
 _VAR = re.compile(r"\$\{([A-Za-z_][\w]*(?:\.[a-z]+)?)\}")
 _LINE = "__line__"
+_RAW = "__raw__"
 
 
 class ScenarioError(ValueError):
@@ -43,9 +44,17 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
+    mapping = dict(loader.construct_mapping(node, deep=True))
     mapping[_LINE] = node.start_mark.line + 1
-    return dict(mapping)
+    # Inputs are taken as written: YAML would read `reply: 00` as 0 and `reply: 1.50` as 1.5.
+    mapping[_RAW] = {
+        k.value: v.value for k, v in node.value if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode)
+    }
+    return mapping
+
+
+def _plain(raw: dict[Any, Any]) -> dict[Any, Any]:
+    return {k: v for k, v in raw.items() if k not in (_LINE, _RAW)}
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
@@ -77,10 +86,11 @@ class Step:
     timeout: float | None = None
     note: str = ""
 
-    def describe(self) -> str:
+    def describe(self, of: int | None = None) -> str:
         arg = f"{self.arg!r}" if self.action in ("reply", "choose") else self.arg
         where = f" on {self.phone}" if self.phone else ""
-        return f"step {self.number} (line {self.line}): {self.action} {arg}{where}".rstrip()
+        total = f" of {of}" if of else ""
+        return f"step {self.number}{total} (line {self.line}): {self.action} {arg}{where}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,7 @@ def _expect(raw: Any, allowed: frozenset[str], where: str) -> Expect:
         return Expect()
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: expect must be a mapping")
-    raw = {k: v for k, v in raw.items() if k != _LINE}
+    raw = _plain(raw)
     unknown = set(raw) - allowed
     if unknown:
         raise ScenarioError(f"{where}: unknown expectation {sorted(unknown)} (allowed: {sorted(allowed)})")
@@ -133,6 +143,7 @@ def _step(raw: Any, number: int, phones: dict[str, str], where: str) -> Step:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: step {number} must be a mapping like {{reply: '1'}}")
     line = int(raw.pop(_LINE, 0))
+    written: dict[str, str] = raw.pop(_RAW, {})
     where = f"{where}:{line} step {number}"
     actions = [a for a in ACTIONS if a in raw]
     if len(actions) != 1:
@@ -143,10 +154,9 @@ def _step(raw: Any, number: int, phones: dict[str, str], where: str) -> Step:
         raise ScenarioError(f"{where}: {action} does not take {sorted(unknown)}")
     value = raw[action]
     if action in ("reply", "choose"):
-        if not isinstance(value, str):
-            # YAML reads 00 as 0 and 0977... may turn into a number: inputs must be quoted to mean what they say.
-            raise ScenarioError(f"{where}: quote the input, e.g. {action}: \"{value}\"")
-        arg = value
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise ScenarioError(f'{where}: {action} takes the text to type, e.g. {action}: "1"')
+        arg = value if isinstance(value, str) else written[action]
     elif action == "idle":
         if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
             raise ScenarioError(f"{where}: idle takes a number of seconds")
@@ -161,7 +171,7 @@ def _step(raw: Any, number: int, phones: dict[str, str], where: str) -> Step:
     save = raw.get("save") or {}
     if not isinstance(save, dict):
         raise ScenarioError(f"{where}: save maps names to regexes, e.g. save: {{ref: 'Ref (\\S+)'}}")
-    save.pop(_LINE, None)
+    save = _plain(save)
     timeout = raw.get("timeout")
     if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
         raise ScenarioError(f"{where}: timeout takes a number of seconds")
@@ -180,7 +190,8 @@ def _step(raw: Any, number: int, phones: dict[str, str], where: str) -> Step:
 
 
 def _phones(raw: Any, where: str) -> dict[str, str]:
-    raw = {k: v for k, v in raw.items() if k != _LINE} if isinstance(raw, dict) else None
+    written: dict[str, str] = raw.get(_RAW, {}) if isinstance(raw, dict) else {}
+    raw = _plain(raw) if isinstance(raw, dict) else None
     if not raw:
         raise ScenarioError(f"{where}: phones must map at least one alias to a number or 'fresh'")
     phones: dict[str, str] = {}
@@ -191,7 +202,7 @@ def _phones(raw: Any, where: str) -> dict[str, str]:
             phones[alias] = FRESH
             continue
         try:
-            phones[alias] = to_e164(str(number))
+            phones[alias] = to_e164(written.get(alias, str(number)))
         except BadNumber as exc:
             raise ScenarioError(f"{where}: phone {alias}: {exc} (quote numbers; or use 'fresh')") from None
     return phones
@@ -205,18 +216,33 @@ def parse_scenario(data: Any, path: Path) -> Scenario:
     steps = data.get("steps")
     if not isinstance(steps, list) or not steps:
         raise ScenarioError(f"{where}: steps must be a non-empty list")
+    parsed = tuple(_step(raw, i, phones, where) for i, raw in enumerate(steps, 1))
+    _check_values(parsed, phones, where)
     return Scenario(
         path=path,
         name=str(data.get("name") or path.stem),
         about=str(data.get("about", "")).strip(),
         phones=phones,
-        steps=tuple(_step(raw, i, phones, where) for i, raw in enumerate(steps, 1)),
+        steps=parsed,
     )
+
+
+def _check_values(steps: tuple[Step, ...], phones: dict[str, str], where: str) -> None:
+    """Every ${name} must be a phone, the shortcode, or saved by an earlier step: typos fail before any hop."""
+    known = {"shortcode", *phones, *(f"{a}.local" for a in phones), *(f"{a}.number" for a in phones)}
+    for step in steps:
+        e = step.expect
+        texts = [step.arg, step.code or "", *e.contains, *e.not_contains, *e.regex, *(p for _, p in step.save)]
+        for text in texts:
+            for name in _VAR.findall(text):
+                if name not in known:
+                    raise ScenarioError(f"{where}:{step.line} step {step.number}: unknown value ${{{name}}}")
+        known.update(name for name, _ in step.save)
 
 
 def load_scenario(path: Path) -> Scenario:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 (a SafeLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # _LineLoader is a SafeLoader
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
     except OSError as exc:

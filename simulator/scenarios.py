@@ -19,12 +19,11 @@ from simulator.numbers import fresh_number
 from simulator.phone import Phone
 from simulator.protocol import PhoneSession, SessionClosed, ShiftClock, Timeouts, UssdReply
 from simulator.scenario_file import FRESH, Expect, Scenario, ScenarioError, Step, load_scenario, substitute
-from simulator.screen import framed
-from simulator.sms import Sms
+from simulator.screen import framed, options
+from simulator.sms import Sms, SmsSource
 from simulator.target import Target
 
 DEFAULT_SMS_TIMEOUT = 10.0
-_OPTION = re.compile(r"^(\d+)[ .)]+(.+)$")
 
 
 class StepFailed(Exception):
@@ -41,6 +40,13 @@ class Failure:
     phone: Phone | None = None
     screen: UssdReply | None = None
     messages: list[Sms] | None = None
+    session: str = ""  # the phone's session when the step failed (the run hangs up afterwards)
+
+    def __post_init__(self) -> None:
+        s = self.phone.session if self.phone else None
+        if s is not None and not self.session:
+            state = f"ended {s.status}" if s.status else "open"
+            self.session = f"session {s.session_id} text={s.text!r} ({state})"
 
 
 @dataclass
@@ -60,11 +66,7 @@ class Result:
 
 def option_number(screen: str, label: str) -> str | None:
     """The number in front of the first option line containing ``label`` (case-insensitive)."""
-    for line in screen.splitlines():
-        m = _OPTION.match(line.strip())
-        if m and label.lower() in m.group(2).lower():
-            return m.group(1)
-    return None
+    return next((number for number, text in options(screen) if label.lower() in text.lower()), None)
 
 
 def check_text(expect: Expect, text: str, values: dict[str, str], what: str) -> None:
@@ -82,7 +84,9 @@ def check_text(expect: Expect, text: str, values: dict[str, str], what: str) -> 
             raise StepFailed(f"expected the {what} to match /{pattern}/")
 
 
-def check_screen(expect: Expect, screen: UssdReply | None, session: PhoneSession | None, values: dict[str, str]) -> None:
+def check_screen(
+    expect: Expect, screen: UssdReply | None, session: PhoneSession | None, values: dict[str, str]
+) -> None:
     if screen is None:
         raise StepFailed("no screen: the phone has not dialled")
     if screen.error:
@@ -141,9 +145,9 @@ class ScenarioRunner:
                     screen = phone.screen if step.action != "sms" else None
                     result.failure = Failure(step, failed.message, phone, screen, failed.messages)
                     break
-                except (SessionClosed, KeyError, OSError, RuntimeError) as exc:
-                    message = f"unknown variable ${{{exc.args[0]}}}" if isinstance(exc, KeyError) else str(exc)
-                    result.failure = Failure(step, message, run.phone_for(step), run.phone_for(step).screen)
+                except Exception as exc:  # reported against the step rather than ending the whole run
+                    phone = run.phone_for(step)
+                    result.failure = Failure(step, _explain(exc), phone, phone.screen)
                     break
                 result.done += 1
         finally:
@@ -166,7 +170,7 @@ class _Run:
             for alias, number in scenario.phones.items()
         }
         self.current = next(iter(self.phones))
-        self.values: dict[str, str] = {}
+        self.values: dict[str, str] = {"shortcode": self.target.shortcode}
         for alias, phone in self.phones.items():
             self.values.update({alias: phone.number, f"{alias}.number": phone.number, f"{alias}.local": phone.local})
         self.used: set[tuple[int, str]] = set()
@@ -204,7 +208,11 @@ class _Run:
         if action == "dial":
             code = substitute(step.code or self.target.shortcode, self.values)
             await phone.dial(
-                self.target.client, code, shortcode=self.target.shortcode, clock=self.clock, timeouts=self.runner.timeouts
+                self.target.client,
+                code,
+                shortcode=self.target.shortcode,
+                clock=self.clock,
+                timeouts=self.runner.timeouts,
             )
             self.current = step.arg
         elif action in ("reply", "choose"):
@@ -233,7 +241,7 @@ class _Run:
 
     async def _sms(self, step: Step, phone: Phone) -> None:
         source = self.target.sms
-        if not source.available:
+        if _no_inbox(source):
             self.result.skipped.append(f"{step.describe()}: the server has no dev SMS inbox")
             return
         timeout = step.timeout or DEFAULT_SMS_TIMEOUT
@@ -253,13 +261,26 @@ class _Run:
                 self.runner.log(f"  {step.describe()}  [{phone.local}]\n    SMS: {message.text}")
                 save_values(step, message.text, self.values, "SMS")
                 return
-            if not source.available:
+            if _no_inbox(source):  # learnt from the fetch above
                 self.result.skipped.append(f"{step.describe()}: the server has no dev SMS inbox")
                 return
             if loop.time() >= deadline:
                 why = f" (closest: {last_error})" if last_error else ""
                 raise StepFailed(f"no matching SMS reached {phone.local} within {timeout:g} s{why}", messages=fresh)
             await asyncio.sleep(self.runner.poll_s)
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, SessionClosed):
+        return str(exc)
+    if isinstance(exc, KeyError):  # substitute() met a ${name} that nothing saved
+        return f"unknown value ${{{exc.args[0]}}}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _no_inbox(source: SmsSource) -> bool:
+    # A function, not an inline test: ``available`` changes under our feet when a fetch meets a 404.
+    return not source.available
 
 
 def _indent(text: str, n: int) -> str:
@@ -271,21 +292,18 @@ def format_result(result: Result) -> str:
     where = result.path.name
     if result.passed:
         skipped = f", {len(result.skipped)} SMS checks skipped" if result.skipped else ""
-        return f"PASS  {where}: {result.name} ({result.done} steps, {result.seconds:.1f} s{skipped})"
+        return f"PASS  {where}: {result.name} ({result.done} steps, {result.seconds:.2f} s{skipped})"
     failure = result.failure
     assert failure is not None
     if failure.step is None:
         return f"FAIL  {where}: {failure.message}"
     lines = [
         f"FAIL  {where}: {result.name}",
-        f"      {failure.step.describe()} of {result.steps}" + (f" - {failure.step.note}" if failure.step.note else ""),
+        f"      {failure.step.describe(result.steps)}" + (f" - {failure.step.note}" if failure.step.note else ""),
         f"      {failure.message}",
     ]
-    phone = failure.phone
-    if phone is not None and phone.session is not None:
-        s = phone.session
-        state = f"ended {s.status}" if s.status else "open"
-        lines.append(f"      phone {phone.number} session {s.session_id} text={s.text!r} ({state})")
+    if failure.phone is not None:
+        lines.append(f"      phone {failure.phone.number} {failure.session}".rstrip())
     if failure.messages is not None:
         lines.append("      SMS that arrived: " + ("none" if not failure.messages else ""))
         lines += [f"        - {m.text}" for m in failure.messages]

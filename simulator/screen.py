@@ -7,11 +7,18 @@ simulator, and in a failed scenario's report, match what a user would see.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 
 WIDTH = 24
-HEIGHT = 8
+HEIGHT = 6  # lines a small handset shows at once; longer screens scroll
+_OPTION = re.compile(r"^(\d+)[ .)]+(.+)$")
+
+
+def options(text: str) -> list[tuple[str, str]]:
+    """The numbered lines of a screen as (number, label): ``1 My balance`` -> ("1", "My balance")."""
+    return [(m.group(1), m.group(2)) for m in (_OPTION.match(line.strip()) for line in text.splitlines()) if m]
 
 
 def wrap(text: str, width: int = WIDTH) -> list[str]:

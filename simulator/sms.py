@@ -7,7 +7,7 @@ server without one (another team's app, or production) simply has no inbox.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,7 +47,7 @@ class NoSms:
 class InboxMessages(Protocol):
     """What the simulator needs of the server's InboxBackend (kept structural: no server import here)."""
 
-    def messages(self, phone: str) -> list[InboxMessageLike]: ...
+    def messages(self, phone: str) -> Sequence[InboxMessageLike]: ...
 
 
 class InboxMessageLike(Protocol):
@@ -91,11 +91,11 @@ class HttpInbox:
                 if r.status != 200:
                     return []
                 body = await r.json()
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            return []  # a poll that failed is retried at the next tick
-        messages = body.get("messages", []) if isinstance(body, dict) else []
-        return [
-            Sms(str(m.get("to", phone)), str(m.get("text", "")), int(m.get("at", 0)))
-            for m in messages
-            if isinstance(m, dict)
-        ]
+            messages = body.get("messages", []) if isinstance(body, dict) else []
+            return [
+                Sms(str(m.get("to", phone)), str(m.get("text", "")), int(m.get("at", 0)))
+                for m in messages
+                if isinstance(m, dict)
+            ]
+        except (aiohttp.ClientError, TimeoutError, ValueError, TypeError):
+            return []  # a failed or odd poll is retried at the next tick

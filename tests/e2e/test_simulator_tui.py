@@ -1,0 +1,233 @@
+"""The interactive phone, driven through Textual's Pilot the way a person uses it.
+
+Each test opens the in-process server on its own database and presses keys:
+dial, answer, read the display, watch SMS arrive in the inbox panel, switch
+phones, let a session time out, and record a session that then replays green.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import OptionList, Static
+
+from simulator.numbers import fresh_number
+from simulator.phone import Phone
+from simulator.protocol import ShiftClock, UssdReply
+from simulator.recorder import Recorder, stable_fragment
+from simulator.scenario_file import load_scenario
+from simulator.scenarios import ScenarioRunner, format_result
+from simulator.sms import Sms
+from simulator.target import Target, open_target
+from simulator.tui import TICK_S, SimulatorApp
+
+SERVER_ENV = {"PIN_KDF_LOG2_N": "10", "LOG_LEVEL": "WARNING"}
+NATASHA = "+260955345678"  # demo user, English
+MWILA = "+260977123456"  # demo user, Bemba, has energy
+CHIPO = "+260966234567"  # demo user, Chinyanja
+SIZE = (130, 36)
+
+
+@pytest.fixture
+async def target(tmp_path: Path) -> AsyncIterator[Target]:
+    async with open_target(None, db=tmp_path / "sim.db", server_env=SERVER_ENV) as t:
+        yield t
+
+
+def keep_open(target: Target) -> Callable[[], AbstractAsyncContextManager[Target]]:
+    """The app's opener, lending it the test's target (the test closes it)."""
+
+    @asynccontextmanager
+    async def opener() -> AsyncIterator[Target]:
+        yield target
+
+    return opener
+
+
+async def until(pilot: Pilot[int], condition: Callable[[], bool], what: str, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        app = pilot.app
+        screen = app.display_text() if isinstance(app, SimulatorApp) else ""
+        assert time.monotonic() < deadline, f"waited {within} s for {what}; screen:\n{screen}"
+        await pilot.pause(0.05)
+
+
+async def type_in(pilot: Pilot[int], *answers: str) -> None:
+    """Type each answer and press Enter, waiting for the screen to change in between."""
+    app = pilot.app
+    assert isinstance(app, SimulatorApp)
+    for answer in answers:
+        before = _progress(app)
+
+        def moved(before: tuple[str, int] = before) -> bool:
+            return _progress(app) != before
+
+        await pilot.press(*answer, "enter")
+        await until(pilot, moved, f"the reply to {answer!r}")
+
+
+def _progress(app: SimulatorApp) -> tuple[str, int]:
+    """Which session the phone in hand is on and how many hops it made (a dial starts a new one)."""
+    session = app.phones.current.session
+    return (session.session_id, session.hops) if session else ("", 0)
+
+
+def inbox_panel(app: SimulatorApp) -> str:
+    return str(app.query_one("#messages", Static).content)
+
+
+def display_panel(app: SimulatorApp) -> str:
+    return str(app.query_one("#display", Static).content)
+
+
+async def test_dial_navigate_and_see_the_sms_receipt_arrive(target: Target) -> None:
+    app = SimulatorApp(keep_open(target), numbers=[NATASHA])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "Press Enter to dial" in app.status_text(), "the app to be ready")
+        await type_in(pilot, "")  # Enter alone dials the shortcode
+        assert "Enerlectra - Natasha" in display_panel(app)
+        assert "0955345678 Zamtel (64503)" in app.status_text()
+
+        await type_in(pilot, "2")
+        assert app.display_text().startswith("Buy energy. Choose\nregion:\n1 Copperbelt"), "wrapped at 24 columns"
+        await type_in(pilot, "1", "1", "1")
+        assert "Enter PIN" in app.display_text()
+        await type_in(pilot, "2580")
+        assert app.display_text().startswith("Done! 1 kWh for K1.05.")
+        assert "session ended: Success" in app.status_text()
+
+        await until(pilot, lambda: "you bought 1 kWh from Kitwe" in inbox_panel(app), "the SMS receipt", 10)
+        assert app.phones.current.unread == 0, "an SMS to the phone in your hand is read at once"
+
+
+async def test_phones_have_their_own_sessions_and_inboxes(target: Target) -> None:
+    app = SimulatorApp(keep_open(target), numbers=[MWILA, CHIPO])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "Press Enter to dial" in app.status_text(), "the app to be ready")
+        mwila, chipo = app.phones.phones
+        await type_in(pilot, "")
+        assert "Enerlectra - Mwila" in app.display_text()
+        # Mwila's menus are in Ichibemba; numbers work in every language: send 0.5 kWh free to Chipo.
+        await type_in(pilot, "3", "0966234567", "0.5", "2", "2580")
+        assert mwila.session is not None
+        assert mwila.session.status == "Success"
+
+        listing = app.query_one("#phones", OptionList)
+        await until(
+            pilot,
+            lambda: any("0977123456" in m.text and "0.5 kWh" in m.text for m in chipo.inbox),
+            "Chipo's SMS to arrive while Mwila's phone is in hand",
+            10,
+        )
+        await pilot.pause(TICK_S + 0.1)  # one more tick draws the phone list
+        assert chipo.unread >= 1
+        assert f"({chipo.unread} new)" in str(listing.get_option_at_index(1).prompt)
+        await pilot.press("f3")
+        await until(pilot, lambda: app.phones.current is chipo, "switching to Chipo")
+        assert chipo.unread == 0
+        assert "0966234567 MTN (64502)" in app.status_text()
+        assert "no session" in app.status_text()
+        assert app.display_text() == ""
+        assert "0977123456" in inbox_panel(app), "Chipo's inbox shows who sent the energy"
+
+        await type_in(pilot, "")
+        assert "Enerlectra - Chipo" in app.display_text()
+        assert chipo.session is not None
+        assert mwila.session.session_id != chipo.session.session_id
+        await pilot.press("f3")
+        await until(pilot, lambda: app.phones.current is mwila, "switching back to Mwila")
+        assert "0977123456 Airtel (64501)" in app.status_text()
+        assert "session ended: Success" in app.status_text()
+        assert "Chipo" in app.display_text(), "Mwila's phone still shows its own last screen"
+        assert chipo.in_session, "switching phones does not hang up the other one"
+
+
+async def test_an_idle_session_times_out_and_cancel_hangs_up(target: Target) -> None:
+    clock = ShiftClock()
+    app = SimulatorApp(keep_open(target), numbers=[NATASHA], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "Press Enter to dial" in app.status_text(), "the app to be ready")
+        await type_in(pilot, "", "1")
+        assert "Money:" in app.display_text()
+        clock.advance(61)
+        await until(pilot, lambda: "timed out" in app.status_text(), "the gateway timeout")
+        session = app.phones.current.session
+        assert session is not None
+        assert session.status == "Failed"
+        assert session.notified == 200
+        assert app.display_text() == "", "the display clears like a phone's when the session drops"
+
+        await type_in(pilot, "")
+        await pilot.press("escape")
+        await until(pilot, lambda: "You cancelled" in app.status_text(), "the cancel")
+        session = app.phones.current.session
+        assert session is not None
+        assert session.status == "Incomplete"
+
+
+async def test_a_long_screen_scrolls(target: Target) -> None:
+    app = SimulatorApp(keep_open(target), numbers=[NATASHA])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "Press Enter to dial" in app.status_text(), "the app to be ready")
+        await type_in(pilot, "", "2")  # the region list wraps to 7 lines: one more than the display shows
+        first = app.display_text()
+        assert "v more" in first
+        assert "0 Back 00 Home" not in first
+        await pilot.press("down")
+        assert app.display_text().splitlines()[-1] == "0 Back 00 Home"
+        await pilot.press("up")
+        assert app.display_text() == first
+
+
+async def test_recorded_session_replays_green(target: Target, tmp_path: Path) -> None:
+    recording = tmp_path / "recorded.yaml"
+    recorder = Recorder(recording, target="in-process")
+    app = SimulatorApp(keep_open(target), numbers=[NATASHA, CHIPO], recorder=recorder)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "Press Enter to dial" in app.status_text(), "the app to be ready")
+        await type_in(pilot, "", "2", "1", "1", "1", "2580")
+        await until(pilot, lambda: "you bought" in inbox_panel(app), "the SMS receipt", 10)
+        await pilot.press("f3")
+        await type_in(pilot, "", "1")
+        await pilot.press("escape")
+        await until(pilot, lambda: recorder.steps[-1].get("cancel") == "phone2", "the cancel to be recorded")
+
+    text = recording.read_text()
+    for line in ("choose: Buy energy", "choose: Copperbelt", "choose: Kitwe Industrial Solar Park", "sms: phone1"):
+        assert line in text, f"{line!r} not in the recording:\n{text}"
+    scenario = load_scenario(recording)
+    assert [s.action for s in scenario.steps].count("dial") == 2
+
+    # Replayed on a server that has never seen these phones' sessions: the recording holds by itself.
+    async with open_target(None, db=tmp_path / "replay.db", server_env=SERVER_ENV) as fresh:
+        result = await ScenarioRunner(fresh).run(scenario)
+    assert result.passed, format_result(result) + "\n" + text
+
+
+def test_the_recorder_writes_what_replays_tomorrow(tmp_path: Path) -> None:
+    """Volatile words become wildcards, numbered answers become labels, made-up numbers stay made up."""
+    recorder = Recorder(tmp_path / "r.yaml")
+    sender, friend = Phone("+260977123456"), Phone(fresh_number(), fresh=True)
+    recorder.dial(friend, "*384*2025#", "*384*2025#", UssdReply("CON", "Enerlectra - Chipo\n1 My balance", ""))
+    recorder.dial(sender, "*384*2025*3#", "*384*2025#", UssdReply("CON", "Enter the other person's number:", ""))
+    recorder.reply(sender, friend.local, UssdReply("CON", "You have 2 kWh. How many kWh?", ""))
+    recorder.reply(sender, "0.5", UssdReply("CON", "Price per kWh?\n1 K1.20/kWh (market)\n2 Free gift", ""))
+    recorder.reply(sender, "2", UssdReply("CON", "Send 0.5 kWh free to Chipo. Enter PIN:", ""))
+    recorder.reply(sender, "2580", UssdReply("END", "Done! Ref ABCDE-FGHJK. SMS sent.", ""))
+    recorder.sms(friend, Sms(friend.number, "Enerlectra: 0977123456 sent you 0.5 kWh. Ref 7KFJT-EE5FD.", 1))
+
+    scenario = load_scenario(recorder.path)
+    assert scenario.phones == {"phone1": "fresh", "phone2": "+260977123456"}
+    steps = scenario.steps
+    assert (steps[1].action, steps[1].code) == ("dial", "*384*2025*3#")
+    assert steps[2].arg == "${phone1.local}", "a typed number of a phone in the recording is not hard-coded"
+    assert (steps[4].action, steps[4].arg) == ("choose", "Free gift")
+    assert steps[5].expect.regex == (r"^Done! Ref \S+ SMS sent\.$",), "a reference without digits is still volatile"
+    assert steps[6].expect.regex == (r"^Enerlectra: \S+ sent you \S+ kWh\. Ref \S+$",)
+    assert stable_fragment("Kitwe Industrial Solar Park K1.05 (5,000 kWh)") == "Kitwe Industrial Solar Park"
