@@ -111,12 +111,18 @@ class UserWriter(UserReader, Protocol):
         """Persist name, language and PIN hash (never the PIN-failure counters)."""
         ...
 
-    async def register_pin_failure(self, user_id: int, *, max_failures: int, lock_until: int) -> User:
-        """Atomically count a wrong PIN; the failure that reaches ``max_failures``
-        sets ``pin_locked_until = lock_until`` and restarts the count."""
+    async def claim_pin_attempt(self, user_id: int, *, max_failures: int, lock_until: int, now_us: int) -> User | None:
+        """Atomically count a PIN attempt before it is checked, unless locked at ``now_us`` (then None).
+
+        The attempt that reaches ``max_failures`` sets ``pin_locked_until = lock_until``
+        and restarts the count, so concurrent guesses can never check more than
+        ``max_failures`` PINs between two successes.
+        """
         ...
 
-    async def reset_pin_failures(self, user_id: int) -> None: ...
+    async def clear_pin_failures(self, user_id: int) -> None:
+        """A right PIN: forget the counted attempts and any lock they set."""
+        ...
 
 
 class ClusterReader(Protocol):

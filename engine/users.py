@@ -107,27 +107,27 @@ class UserService:
         Raises :class:`PinLocked` while locked and :class:`WrongPin` (with
         ``attempts_left``) for a wrong PIN.
         """
-        current = await self._store.user_by_id(user.id)
-        if current is None:
-            raise UserNotFound("user vanished")
         now = self._clock.now_us()
-        if current.pin_locked_until > now:
-            raise PinLocked("too many wrong PINs", until_us=current.pin_locked_until)
-        # The slow hash runs off the event loop and outside any transaction.
-        ok = await asyncio.to_thread(check_pin, pin, current.pin_hash, pepper=self._config.pin_pepper)
-        if ok:
-            if current.pin_failures:
-                await self._store.atomic(lambda tx: tx.reset_pin_failures(current.id))
-            return current
         lock_until = now + self._config.pin_lock_seconds * MICROS_PER_SECOND
-        updated = await self._store.atomic(
-            lambda tx: tx.register_pin_failure(
-                current.id, max_failures=self._config.pin_max_failures, lock_until=lock_until
+        # Count the attempt before checking it: concurrent guesses from many
+        # sessions or processes can then never check more than the allowed tries.
+        claimed = await self._store.atomic(
+            lambda tx: tx.claim_pin_attempt(
+                user.id, max_failures=self._config.pin_max_failures, lock_until=lock_until, now_us=now
             )
         )
-        if updated.pin_locked_until > now:
-            raise PinLocked("too many wrong PINs", until_us=updated.pin_locked_until)
-        raise WrongPin("wrong PIN", attempts_left=self._config.pin_max_failures - updated.pin_failures)
+        if claimed is None:
+            locked = await self._store.user_by_id(user.id)
+            if locked is None:
+                raise UserNotFound("user vanished")
+            raise PinLocked("too many wrong PINs", until_us=locked.pin_locked_until)
+        # The slow hash runs off the event loop and outside any transaction.
+        if await asyncio.to_thread(check_pin, pin, claimed.pin_hash, pepper=self._config.pin_pepper):
+            await self._store.atomic(lambda tx: tx.clear_pin_failures(claimed.id))
+            return replace(claimed, pin_failures=0, pin_locked_until=0)
+        if claimed.pin_locked_until > now:
+            raise PinLocked("too many wrong PINs", until_us=claimed.pin_locked_until)
+        raise WrongPin("wrong PIN", attempts_left=self._config.pin_max_failures - claimed.pin_failures)
 
     async def change_pin(self, user: User, *, old_pin: str, new_pin: str) -> User:
         validate_pin(new_pin)

@@ -440,23 +440,27 @@ class PostgresTransaction(PostgresQueries, LedgerTransactionBase):
             user.id,
         )
 
-    async def register_pin_failure(self, user_id: int, *, max_failures: int, lock_until: int) -> User:
+    async def claim_pin_attempt(self, user_id: int, *, max_failures: int, lock_until: int, now_us: int) -> User | None:
         # In SET, column names on the right are the row's old values; the row
-        # lock the UPDATE takes serialises concurrent wrong PINs.
+        # lock the UPDATE takes serialises concurrent attempts.
         rows = await self._rows(
             "UPDATE users SET "
             "pin_failures = CASE WHEN pin_failures + 1 >= $1 THEN 0 ELSE pin_failures + 1 END, "
             "pin_locked_until = CASE WHEN pin_failures + 1 >= $1 THEN $2 ELSE pin_locked_until END "
-            f"WHERE id = $3 RETURNING {USER_COLUMNS}",
+            f"WHERE id = $3 AND pin_locked_until <= $4 RETURNING {USER_COLUMNS}",
             max_failures,
             lock_until,
             user_id,
+            now_us,
         )
-        assert rows, f"no user {user_id}"
-        return user_from_row(rows[0])
+        return user_from_row(rows[0]) if rows else None
 
-    async def reset_pin_failures(self, user_id: int) -> None:
-        await self._db.execute("UPDATE users SET pin_failures = 0 WHERE id = $1 AND pin_failures <> 0", user_id)
+    async def clear_pin_failures(self, user_id: int) -> None:
+        await self._db.execute(
+            "UPDATE users SET pin_failures = 0, pin_locked_until = 0 "
+            "WHERE id = $1 AND (pin_failures <> 0 OR pin_locked_until <> 0)",
+            user_id,
+        )
 
     async def insert_cluster(self, cluster: Cluster) -> Cluster:
         rows = await self._rows(

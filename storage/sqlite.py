@@ -299,21 +299,23 @@ class SqliteTransaction(SqliteQueries, LedgerTransactionBase):
             (user.name, str(user.language), user.pin_hash, user.id),
         )
 
-    async def register_pin_failure(self, user_id: int, *, max_failures: int, lock_until: int) -> User:
+    async def claim_pin_attempt(self, user_id: int, *, max_failures: int, lock_until: int, now_us: int) -> User | None:
         # In SET, column names on the right are the row's old values.
-        self._conn.execute(
+        cur = self._conn.execute(
             "UPDATE users SET "
             "pin_failures = CASE WHEN pin_failures + 1 >= ? THEN 0 ELSE pin_failures + 1 END, "
             "pin_locked_until = CASE WHEN pin_failures + 1 >= ? THEN ? ELSE pin_locked_until END "
-            "WHERE id = ?",
-            (max_failures, max_failures, lock_until, user_id),
+            "WHERE id = ? AND pin_locked_until <= ?",
+            (max_failures, max_failures, lock_until, user_id, now_us),
         )
-        user = await self.user_by_id(user_id)
-        assert user is not None
-        return user
+        return await self.user_by_id(user_id) if cur.rowcount == 1 else None
 
-    async def reset_pin_failures(self, user_id: int) -> None:
-        self._conn.execute("UPDATE users SET pin_failures = 0 WHERE id = ? AND pin_failures <> 0", (user_id,))
+    async def clear_pin_failures(self, user_id: int) -> None:
+        self._conn.execute(
+            "UPDATE users SET pin_failures = 0, pin_locked_until = 0 "
+            "WHERE id = ? AND (pin_failures <> 0 OR pin_locked_until <> 0)",
+            (user_id,),
+        )
 
     async def insert_cluster(self, cluster: Cluster) -> Cluster:
         try:
