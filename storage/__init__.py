@@ -8,10 +8,22 @@ from engine.ports import Store
 DEFAULT_MAX_BATCH = 1000
 
 
+DEFAULT_POOL_SIZE = 10
+
+
 async def open_store(
-    url: str, *, clock: Clock | None = None, max_batch: int = DEFAULT_MAX_BATCH, migrate: bool = False
+    url: str,
+    *,
+    clock: Clock | None = None,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    migrate: bool = False,
+    pool_size: int = DEFAULT_POOL_SIZE,
 ) -> Store:
-    """Open the store a ``DATABASE_URL`` names: ``sqlite:///path`` or ``postgresql://...``."""
+    """Open the store a ``DATABASE_URL`` names: ``sqlite:///path`` or ``postgresql://...``.
+
+    ``pool_size`` bounds a PostgreSQL store's connections: a few per core is
+    enough, and several processes must fit in the server's ``max_connections``.
+    """
     clock = clock or SystemClock()
     if url.startswith("sqlite:"):
         from storage.sqlite import SqliteStore, sqlite_path
@@ -20,5 +32,5 @@ async def open_store(
     if url.startswith(("postgresql:", "postgres:")):
         from storage.postgres import PostgresStore
 
-        return await PostgresStore.open(url, clock=clock, max_batch=max_batch, migrate=migrate)
+        return await PostgresStore.open(url, clock=clock, max_batch=max_batch, migrate=migrate, pool_max_size=pool_size)
     raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]!r}")

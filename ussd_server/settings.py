@@ -31,6 +31,7 @@ class Settings(BaseModel):
     env: Literal["dev", "production"] = "dev"
     database_url: str = "sqlite:///var/enerlectra.db"
     redis_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1, le=200)  # PostgreSQL connections per process
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # Server processes sharing the port (SO_REUSEPORT); >1 needs Redis sessions and suits PostgreSQL.
@@ -113,6 +114,7 @@ class Settings(BaseModel):
             "ENERLECTRA_ENV": "env",
             "DATABASE_URL": "database_url",
             "REDIS_URL": "redis_url",
+            "DATABASE_POOL_SIZE": "database_pool_size",
             "HOST": "host",
             "PORT": "port",
             "WEB_WORKERS": "web_workers",
