@@ -1,0 +1,1 @@
+"""Reliability drills: the real server process under load while faults are injected."""
