@@ -133,6 +133,9 @@ async def test_concurrent_claimers_never_get_the_same_row(store: Store, open_tes
         got: list[int] = []
         while batch := await claimer.claim_outbox(limit=4, lease_s=LEASE_S):
             got += [r.id for r in batch]
+            # A worker sends its batch before claiming again; without this pause one
+            # SQLite claimer can take every batch while the others sit in the busy handler.
+            await asyncio.sleep(0.005)
         return got
 
     claims = await asyncio.gather(*(drain(s) for s in stores))
