@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: install install-dev run sim test lint typecheck check services bench-ledger clean
+.PHONY: install install-dev run sim test lint typecheck check services bench bench-ledger clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
@@ -44,6 +44,9 @@ typecheck: install-dev
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+bench: install-dev services
+	$(BIN)/python -m bench.hops
 
 bench-ledger: install-dev services
 	$(BIN)/python -m bench.ledger
