@@ -15,7 +15,6 @@ from engine.accounts import FEES
 from engine.clock import MICROS_PER_SECOND, Clock
 from engine.config import EngineConfig
 from engine.errors import (
-    CounterpartyNotFound,
     EnerlectraError,
     InsufficientEnergy,
     InsufficientFunds,
@@ -23,16 +22,14 @@ from engine.errors import (
     OfferClosed,
     OfferExpired,
     OfferNotFound,
-    SelfTrade,
     UserNotFound,
 )
 from engine.ledger.model import CreateTransferResult, Ledger, Transfer, TransferCode, TransferFlags
 from engine.model import Offer, OfferStatus, User
 from engine.operations import apply_operation, new_operation_id
-from engine.phones import require_zambian_mobile
 from engine.ports import Store, Transaction
 from engine.references import reference_for
-from engine.trading import TradeQuote, TradeReceipt, TradingService
+from engine.trading import TradeQuote, TradeReceipt, TradingService, counterpart_phone, trading_parties
 
 R = CreateTransferResult
 
@@ -61,9 +58,7 @@ class OfferService:
         operation_id: str | None = None,
     ) -> Offer:
         """Reserve ``wh`` of the seller's energy for the buyer, who is told by SMS."""
-        buyer_phone = require_zambian_mobile(buyer_phone)
-        if buyer_phone == seller.phone:
-            raise SelfTrade("cannot trade with yourself")
+        buyer_phone = counterpart_phone(seller, buyer_phone)
         quote = self._trading.quote(wh, price_ngwee_per_kwh)
         if quote.price_ngwee_per_kwh == 0:
             raise InvalidPrice("a gift needs no offer: send it")
@@ -71,12 +66,7 @@ class OfferService:
         reference = reference_for(operation)
 
         async def work(tx: Transaction) -> Offer:
-            seller_now = await tx.user_by_id(seller.id)
-            if seller_now is None:
-                raise UserNotFound("seller not registered")
-            buyer = await tx.user_by_phone(buyer_phone)
-            if buyer is None:
-                raise CounterpartyNotFound("the other number is not registered")
+            seller_now, buyer = await trading_parties(tx, seller, buyer_phone)
             reserve = Transfer(
                 id=f"{operation}:energy",
                 debit_account_id=seller_now.kwh_account_id,

@@ -48,6 +48,25 @@ class TradeReceipt:
     replayed: bool  # True when this repeats an operation already applied
 
 
+def counterpart_phone(seller: User, buyer_phone: str) -> str:
+    """The buyer's number, checked: a Zambian mobile that is not the seller's own."""
+    buyer_phone = require_zambian_mobile(buyer_phone)
+    if buyer_phone == seller.phone:
+        raise SelfTrade("cannot trade with yourself")
+    return buyer_phone
+
+
+async def trading_parties(tx: Transaction, seller: User, buyer_phone: str) -> tuple[User, User]:
+    """Both parties as stored now, inside the unit of work."""
+    seller_now = await tx.user_by_id(seller.id)
+    if seller_now is None:
+        raise UserNotFound("seller not registered")
+    buyer = await tx.user_by_phone(buyer_phone)
+    if buyer is None:
+        raise CounterpartyNotFound("the other number is not registered")
+    return seller_now, buyer
+
+
 class TradingService:
     def __init__(self, store: Store, config: EngineConfig) -> None:
         self._store = store
@@ -79,20 +98,13 @@ class TradingService:
         With a price of 0 this sends energy as a gift. ``operation_id`` makes
         the trade idempotent: repeating it returns the first receipt.
         """
-        buyer_phone = require_zambian_mobile(buyer_phone)
-        if buyer_phone == seller.phone:
-            raise SelfTrade("cannot trade with yourself")
+        buyer_phone = counterpart_phone(seller, buyer_phone)
         quote = self.quote(wh, price_ngwee_per_kwh)
         operation = operation_id or new_operation_id()
         reference = reference_for(operation)
 
         async def work(tx: Transaction) -> TradeReceipt:
-            seller_now = await tx.user_by_id(seller.id)
-            if seller_now is None:
-                raise UserNotFound("seller not registered")
-            buyer = await tx.user_by_phone(buyer_phone)
-            if buyer is None:
-                raise CounterpartyNotFound("the other number is not registered")
+            seller_now, buyer = await trading_parties(tx, seller, buyer_phone)
             gift = quote.price_ngwee_per_kwh == 0
             transfers = [
                 Transfer(
