@@ -78,6 +78,7 @@ THINK_S = 0.2
 SCALE_USERS = (1_000, 100_000, 1_000_000)
 SCALE_CONCURRENCY = 50
 SCALE_THINK_S = 0.1  # about a third of one server's capacity with dial + balance
+SCALE_PHASE_FACTOR = 0.75  # scale phases: 3 s at the default 4 s
 LEDGER_SECONDS = 1.5
 LEDGER_ROUNDS = 3
 LEDGER_TIMEOUT_S = 300.0
@@ -224,8 +225,12 @@ class Bench:
             client.close()
         return Counter({k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()})
 
-    async def alternate(self, phases: Sequence[Phase], label: str) -> dict[str, list[Sample]]:
+    async def alternate(
+        self, phases: Sequence[Phase], label: str, *, rounds: int | None = None, seconds: float | None = None
+    ) -> dict[str, list[Sample]]:
         """Warm each phase up once, then run them all in rounds, order flipped every round."""
+        rounds = rounds or self.opts.rounds
+        seconds = seconds or self.opts.seconds
         progress(f"[{label}] warm-up: {len(phases)} phases x {self.opts.warmup:g} s")
         for phase in phases:
             warm = await self.measure(phase, self.opts.warmup)
@@ -234,11 +239,11 @@ class Bench:
                 self.report.keys[f"{phase.key}.warmup_errors"] = warm.result.error_count
                 progress(f"[{label}] warm-up {phase.key}: {dict(warm.result.errors)} {warm.result.error_samples[:2]}")
         samples: dict[str, list[Sample]] = {p.key: [] for p in phases}
-        for r in range(self.opts.rounds):
+        for r in range(rounds):
             order = list(phases) if r % 2 == 0 else list(reversed(phases))
-            progress(f"[{label}] round {r + 1}/{self.opts.rounds}: {len(order)} phases x {self.opts.seconds:g} s")
+            progress(f"[{label}] round {r + 1}/{rounds}: {len(order)} phases x {seconds:g} s")
             for phase in order:
-                sample = await self.measure(phase, self.opts.seconds)
+                sample = await self.measure(phase, seconds)
                 samples[phase.key].append(sample)
                 res = sample.result
                 progress(
@@ -437,7 +442,12 @@ class Bench:
                     source = MixSource(population.phone, n, LIGHT_MIX, concurrency=c, randomly=True, seed=n)
                     key = f"scale.users_{_short(n)}.c{c}"
                     phases.append(Phase(key, ussd, source, c, proc.pid, pg, SCALE_THINK_S))
-                samples = await self.alternate(phases, "scale")
+                # Twice the rounds of shorter phases: a p99 near 10 ms moves with every burst
+                # of other work on a shared machine, and more, finer alternation spreads the
+                # bursts evenly over the sizes.
+                samples = await self.alternate(
+                    phases, "scale", rounds=2 * opts.rounds, seconds=opts.seconds * SCALE_PHASE_FACTOR
+                )
                 self.summarise(samples)
             for n, url in urls.items():
                 self.report.keys[f"scale.users_{_short(n)}.ledger_verified_transfers"] = self.verify(url, f"users {n}")
@@ -448,7 +458,7 @@ class Bench:
         summaries = self.report.summaries
         keys |= {
             # Pooled over rounds (ABBA order, so each size saw the same spread of machine states):
-            # the p99 of one 4 s phase rests on its ~20 slowest hops, the pooled one on ~60.
+            # the p99 of one 3 s phase rests on its ~15 slowest hops, the pooled one on ~90.
             f"scale.users_{large}_vs_{small}_p99_ratio": round(
                 summaries[paced[0]].p99_ms / summaries[paced[1]].p99_ms, 4
             ),

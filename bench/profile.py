@@ -98,25 +98,39 @@ def py_spy() -> str:
 
 
 async def profile_server(phase: Phase, seconds: float, work: Path) -> str:
-    """Run ``phase`` for ``seconds`` while py-spy samples its server; a readable breakdown."""
+    """Run ``phase`` while py-spy samples its server for ``seconds`` of its window; a readable breakdown."""
+    from bench.loadgen import run_phase
+
     out = work / f"profile-{phase.key}.txt"
     argv = [
         py_spy(), "record", "--pid", str(phase.server_pid), "--duration", str(round(seconds)), "--rate", str(RATE_HZ),
         "--format", "raw", "--full-filenames", "--nonblocking", "--subprocesses", "--output", str(out),
     ]  # fmt: skip
-    from bench.loadgen import run_phase
+    spies: list[subprocess.Popen[bytes]] = []
 
-    spy = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def window(opened: bool) -> None:
+        if opened:  # after the ramp: the profile sees the steady state only
+            spies.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+
     try:
-        await asyncio.sleep(0.5)  # py-spy attaches
         result = await run_phase(
-            phase.url, phase.source, concurrency=phase.concurrency, seconds=seconds - 1, label=phase.key
+            phase.url,
+            phase.source,
+            concurrency=phase.concurrency,
+            seconds=seconds + 1,  # py-spy needs a moment to attach
+            label=phase.key,
+            think_s=phase.think_s,
+            ramp_s=phase.ramp_s,
+            on_window=window,
         )
-        _, err = await asyncio.wait_for(spy.communicate(), timeout=seconds + 30)
+        if not spies:
+            raise BenchError("py-spy never started")
+        _, err = await asyncio.to_thread(spies[0].communicate, timeout=seconds + 30)
     finally:
-        if spy.returncode is None:
-            spy.kill()
-            await spy.wait()
+        for spy in spies:
+            if spy.poll() is None:
+                spy.kill()
+                spy.wait()
     if not out.exists():
         raise BenchError(f"py-spy wrote no profile: {err.decode(errors='replace')}")
     by_component, by_leaf, total = attribute(out.read_text())

@@ -8,12 +8,15 @@ without invalidating existing PINs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import itertools
+import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 from engine.errors import InvalidPinFormat, WeakPin
 
@@ -61,3 +64,26 @@ def check_pin(pin: str, stored: str, *, pepper: bytes) -> bool:
         return False
     candidate = _derive(pin, pepper, salt_bytes, cost, block, parallel)
     return hmac.compare_digest(candidate, key_bytes)
+
+
+# The KDF is slow on purpose. It runs on its own pool with one thread fewer
+# than there are cores, so a burst of PIN checks can never starve the event
+# loop that answers every other hop (the default executor has cores + 4).
+_kdf_pool: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _kdf_pool
+    if _kdf_pool is None:
+        _kdf_pool = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="pin-kdf")
+    return _kdf_pool
+
+
+async def hash_pin_async(pin: str, *, pepper: bytes, log2_n: int = 14) -> str:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool(), lambda: hash_pin(pin, pepper=pepper, log2_n=log2_n))
+
+
+async def check_pin_async(pin: str, stored: str, *, pepper: bytes) -> bool:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool(), lambda: check_pin(pin, stored, pepper=pepper))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import unicodedata
 from dataclasses import replace
 
@@ -15,7 +14,7 @@ from engine.ledger.model import Ledger, Transfer, TransferCode
 from engine.model import Language, User
 from engine.operations import apply_operation
 from engine.phones import require_zambian_mobile
-from engine.pins import check_pin, hash_pin, validate_pin
+from engine.pins import check_pin_async, hash_pin_async, validate_pin
 from engine.ports import Store, Transaction
 from engine.references import reference_for
 
@@ -48,9 +47,7 @@ class UserService:
     async def hash_new_pin(self, pin: str) -> str:
         """Check a PIN someone is choosing and return its salted hash (slow: runs off the loop)."""
         validate_pin(pin)
-        return await asyncio.to_thread(
-            hash_pin, pin, pepper=self._config.pin_pepper, log2_n=self._config.pin_kdf_log2_n
-        )
+        return await hash_pin_async(pin, pepper=self._config.pin_pepper, log2_n=self._config.pin_kdf_log2_n)
 
     async def register(
         self, *, phone: str, name: str, language: Language | str, pin: str | None = None, pin_hash: str | None = None
@@ -122,7 +119,7 @@ class UserService:
                 raise UserNotFound("user vanished")
             raise PinLocked("too many wrong PINs", until_us=locked.pin_locked_until)
         # The slow hash runs off the event loop and outside any transaction.
-        if await asyncio.to_thread(check_pin, pin, claimed.pin_hash, pepper=self._config.pin_pepper):
+        if await check_pin_async(pin, claimed.pin_hash, pepper=self._config.pin_pepper):
             await self._store.atomic(lambda tx: tx.clear_pin_failures(claimed.id))
             return replace(claimed, pin_failures=0, pin_locked_until=0)
         if claimed.pin_locked_until > now:

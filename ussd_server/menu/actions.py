@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from datetime import UTC, datetime
 
 from engine.errors import EnerlectraError, PinLocked, WrongPin
 from engine.ledger.model import Ledger, TransferCode
 from engine.model import User
-from engine.pins import check_pin
+from engine.pins import check_pin_async
 from engine.units import format_energy, format_money
 from ussd_server.menu.context import Hop
 from ussd_server.menu.registry import Item, Outcome, Registry
@@ -104,7 +103,7 @@ async def resume_discard(hop: Hop) -> Outcome:
 async def register(hop: Hop) -> Outcome:
     values = hop.session.values
     pin_hash = str(values.get("pin_hash", ""))
-    matches = await asyncio.to_thread(check_pin, hop.pin or "", pin_hash, pepper=hop.platform.config.pin_pepper)
+    matches = await check_pin_async(hop.pin or "", pin_hash, pepper=hop.platform.config.pin_pepper)
     values.pop("pin_hash", None)
     if not matches:
         return Outcome(route="pin_mismatch")
@@ -421,7 +420,7 @@ async def change_pin(hop: Hop) -> Outcome:
     pin_hash = str(values.pop("pin_hash", ""))
     if not values.get("pin_ok"):
         return Outcome(route="pin_mismatch")
-    matches = await asyncio.to_thread(check_pin, hop.pin or "", pin_hash, pepper=hop.platform.config.pin_pepper)
+    matches = await check_pin_async(hop.pin or "", pin_hash, pepper=hop.platform.config.pin_pepper)
     if not matches:
         return Outcome(route="pin_mismatch")
     await hop.platform.users.replace_pin(await _need_user(hop), pin_hash)

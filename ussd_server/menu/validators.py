@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from engine.errors import AmountTooLarge, EnerlectraError, InvalidAmount, TooManyDecimals, WeakPin
-from engine.pins import hash_pin, validate_pin
+from engine.pins import hash_pin_async, validate_pin
 from engine.units import parse_energy, parse_money, parse_price
 from engine.users import clean_name
 from ussd_server.menu.context import Hop
@@ -90,7 +89,7 @@ async def _new_pin(raw: str, spec: Validator, hop: Hop) -> Value:
     except EnerlectraError:
         raise Invalid("err.pin_format") from None
     config = hop.platform.config
-    return await asyncio.to_thread(hash_pin, raw, pepper=config.pin_pepper, log2_n=config.pin_kdf_log2_n)
+    return await hash_pin_async(raw, pepper=config.pin_pepper, log2_n=config.pin_kdf_log2_n)
 
 
 async def _trade_price(raw: str, spec: Validator, hop: Hop) -> Value:
