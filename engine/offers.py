@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine import notifications
-from engine.accounts import FEES
 from engine.clock import MICROS_PER_SECOND, Clock
 from engine.config import EngineConfig
 from engine.errors import (
@@ -29,7 +28,14 @@ from engine.model import Offer, OfferStatus, User
 from engine.operations import apply_operation, new_operation_id
 from engine.ports import Store, Transaction
 from engine.references import reference_for
-from engine.trading import TradeQuote, TradeReceipt, TradingService, counterpart_phone, trading_parties
+from engine.trading import (
+    TradeQuote,
+    TradeReceipt,
+    TradingService,
+    counterpart_phone,
+    payment_transfers,
+    trading_parties,
+)
 
 R = CreateTransferResult
 
@@ -157,28 +163,8 @@ class OfferService:
                     code=TransferCode.ENERGY_TRADE,
                     reference=offer.reference,
                 ),
-                Transfer(
-                    id=f"{offer.id}:payment",
-                    debit_account_id=payer.zmw_account_id,
-                    credit_account_id=seller.zmw_account_id,
-                    amount=offer.cost_ngwee,
-                    ledger=Ledger.ZMW,
-                    code=TransferCode.ENERGY_PAYMENT,
-                    reference=offer.reference,
-                ),
+                *payment_transfers(offer.id, payer, seller, offer.cost_ngwee, offer.fee_ngwee, offer.reference),
             ]
-            if offer.fee_ngwee:
-                transfers.append(
-                    Transfer(
-                        id=f"{offer.id}:fee",
-                        debit_account_id=payer.zmw_account_id,
-                        credit_account_id=FEES,
-                        amount=offer.fee_ngwee,
-                        ledger=Ledger.ZMW,
-                        code=TransferCode.TRADE_FEE,
-                        reference=offer.reference,
-                    )
-                )
 
             def refusal(index: int, result: R) -> EnerlectraError | None:
                 if result is R.PENDING_TRANSFER_EXPIRED:

@@ -56,6 +56,36 @@ def counterpart_phone(seller: User, buyer_phone: str) -> str:
     return buyer_phone
 
 
+def payment_transfers(
+    operation: str, buyer: User, seller: User, cost_ngwee: int, fee_ngwee: int, reference: str
+) -> list[Transfer]:
+    """The buyer pays the seller, and the platform fee if there is one."""
+    transfers = [
+        Transfer(
+            id=f"{operation}:payment",
+            debit_account_id=buyer.zmw_account_id,
+            credit_account_id=seller.zmw_account_id,
+            amount=cost_ngwee,
+            ledger=Ledger.ZMW,
+            code=TransferCode.ENERGY_PAYMENT,
+            reference=reference,
+        )
+    ]
+    if fee_ngwee:
+        transfers.append(
+            Transfer(
+                id=f"{operation}:fee",
+                debit_account_id=buyer.zmw_account_id,
+                credit_account_id=FEES,
+                amount=fee_ngwee,
+                ledger=Ledger.ZMW,
+                code=TransferCode.TRADE_FEE,
+                reference=reference,
+            )
+        )
+    return transfers
+
+
 async def trading_parties(tx: Transaction, seller: User, buyer_phone: str) -> tuple[User, User]:
     """Both parties as stored now, inside the unit of work."""
     seller_now = await tx.user_by_id(seller.id)
@@ -117,29 +147,9 @@ class TradingService:
                     reference=reference,
                 )
             ]
-            if not gift:
-                transfers.append(
-                    Transfer(
-                        id=f"{operation}:payment",
-                        debit_account_id=buyer.zmw_account_id,
-                        credit_account_id=seller_now.zmw_account_id,
-                        amount=quote.cost_ngwee,
-                        ledger=Ledger.ZMW,
-                        code=TransferCode.ENERGY_PAYMENT,
-                        reference=reference,
-                    )
-                )
-            if quote.fee_ngwee:
-                transfers.append(
-                    Transfer(
-                        id=f"{operation}:fee",
-                        debit_account_id=buyer.zmw_account_id,
-                        credit_account_id=FEES,
-                        amount=quote.fee_ngwee,
-                        ledger=Ledger.ZMW,
-                        code=TransferCode.TRADE_FEE,
-                        reference=reference,
-                    )
+            if not gift:  # a gift has no price and so no fee
+                transfers += payment_transfers(
+                    operation, buyer, seller_now, quote.cost_ngwee, quote.fee_ngwee, reference
                 )
 
             def refusal(index: int, result: CreateTransferResult) -> EnerlectraError | None:
