@@ -22,6 +22,7 @@ from typing import ClassVar
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, Input, OptionList, Static
 
 from simulator.numbers import BadNumber, fresh_number, to_e164
@@ -245,6 +246,8 @@ class SimulatorApp(App[int]):
             self._refresh()
             if arrived:
                 self.query_one("#inbox", VerticalScroll).scroll_end(animate=False)
+        except NoMatches:
+            pass  # the app closed while this tick awaited the server: there is nothing left to draw
         finally:
             self._ticking = False
 

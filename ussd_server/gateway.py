@@ -23,7 +23,7 @@ from ussd_server.menu.context import Hop
 from ussd_server.menu.runtime import MenuRuntime
 from ussd_server.phones import parse_zambian_mobile
 from ussd_server.sessions.model import Session, text_digest
-from ussd_server.sessions.store import SessionStore, SessionStoreUnavailable
+from ussd_server.sessions.store import Held, SessionStore, SessionStoreUnavailable
 from ussd_server.settings import Settings
 
 log = logging.getLogger("enerlectra.hop")
@@ -116,9 +116,11 @@ class UssdService:
             except EnerlectraError:
                 outcome = "not_zambian"
                 return self._end("err.not_zambian")
-            async with self.sessions.lock(request.session_id):
-                reply, outcome, screen = await self._locked_hop(request, phone)
-                return reply
+            async with self.sessions.hold(request.session_id) as held:
+                reply, outcome, screen = await self._locked_hop(request, phone, held)
+            if held.sms_queued:
+                self.on_sms_queued()  # deliver receipts now rather than at the next poll
+            return reply
         except SessionStoreUnavailable:
             outcome = "sessions_down"
             return self._end("err.busy")
@@ -136,9 +138,9 @@ class UssdService:
                 (time.perf_counter() - started) * 1000,
             )
 
-    async def _locked_hop(self, request: UssdRequest, phone: str) -> tuple[str, str, str]:
+    async def _locked_hop(self, request: UssdRequest, phone: str, held: Held) -> tuple[str, str, str]:
         digest = text_digest(request.text)
-        session = await self.sessions.load(request.session_id)
+        session = held.session
         if session is not None and session.phone != phone:
             return self._end("err.session_mismatch"), "phone_mismatch", "-"  # never someone else's session
         if session is not None and session.last_digest == digest and session.last_reply:
@@ -172,19 +174,17 @@ class UssdService:
             await self.sessions.delete(str(offered))
         s.hops += 1
         s.last_digest, s.last_len, s.last_reply = digest, len(request.text), reply.body
-        await self.sessions.save(s, self.settings.session_ttl_s)
-        if hop.sms_queued:
-            self.on_sms_queued()  # deliver receipts now rather than at the next poll
+        held.keep(s, self.settings.session_ttl_s)  # written as the lock is released
+        held.sms_queued = hop.sms_queued
         return reply.body, "end" if reply.end else "con", s.state
 
     async def _resume_candidate(self, phone: str, new_id: str) -> Session | None:
         """The phone's previous session, if it dropped mid-flow within the resume window."""
-        pointer = await self.sessions.load_resume(phone)
-        await self.sessions.save_resume(phone, Session(id=new_id, phone=phone), self.settings.resume_window_s)
-        if pointer is None or pointer.id == new_id:
+        previous_id = await self.sessions.swap_resume(phone, new_id, self.settings.resume_window_s)
+        if previous_id is None or previous_id == new_id:
             return None
-        old = await self.sessions.load(pointer.id)
-        if old is None or old.ended or not old.state or old.state in _NOT_RESUMABLE:
+        old = await self.sessions.load(previous_id)
+        if old is None or old.phone != phone or old.ended or not old.state or old.state in _NOT_RESUMABLE:
             return None
         screen = self.runtime.screens.get(old.state)
         # Worth resuming: a screen collecting something, not one that only shows or offers choices.

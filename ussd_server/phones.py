@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -14,6 +15,9 @@ _ALLOWED = re.compile(r"[0-9+()\-. ]+")
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 
+# Every hop parses the caller's number, and phonenumbers takes ~40 µs; the
+# same few thousand phones are dialling at any moment. Refusals are not cached.
+@functools.lru_cache(maxsize=16_384)
 def parse_zambian_mobile(text: str) -> str:
     """``0977 123 456``, ``260977123456``, ``+260-97-712-3456`` -> ``+260977123456``.
 

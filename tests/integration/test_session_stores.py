@@ -308,9 +308,9 @@ async def test_a_retried_hop_waits_and_replays_the_stored_reply(harness: Harness
     events: list[str] = []
 
     async def hop(name: str) -> str:
-        async with store.lock(session.id):
+        async with store.hold(session.id) as held:
             events.append(f"enter {name}")
-            current = await store.load(session.id)
+            current = held.session
             assert current is not None
             if current.last_digest == digest:
                 reply = current.last_reply
@@ -318,7 +318,7 @@ async def test_a_retried_hop_waits_and_replays_the_stored_reply(harness: Harness
                 actions.append(name)
                 await asyncio.sleep(0.02)  # the action takes a moment; the twin must wait
                 current.last_digest, current.last_reply = digest, f"END Paid, ref {name}"
-                await store.save(current, keys.DEFAULT_SESSION_TTL_S)
+                held.keep(current, keys.DEFAULT_SESSION_TTL_S)
                 reply = current.last_reply
             events.append(f"exit {name}")
             return reply
@@ -330,55 +330,84 @@ async def test_a_retried_hop_waits_and_replays_the_stored_reply(harness: Harness
     assert events == [f"enter {first}", f"exit {first}", f"enter {second}", f"exit {second}"]
 
 
-async def test_a_lock_is_released_when_the_hop_fails(harness: Harness) -> None:
-    session_id = at_session_id()
-    with pytest.raises(RuntimeError, match="boom"):
-        async with harness.store.lock(session_id):
+async def test_a_hold_loads_the_stored_session_and_saves_what_the_hop_keeps(harness: Harness) -> None:
+    store = harness.store
+    session = mid_journey_session()
+    async with store.hold(session.id) as held:
+        assert held.session is None  # a new dial
+        held.keep(session, keys.DEFAULT_SESSION_TTL_S)
+        assert await store.load(session.id) is None  # written as the lock is released, not before
+    assert await store.load(session.id) == session
+    session.state, session.hops = "buy.done", 5
+    async with store.hold(session.id) as held:
+        assert held.session is not None
+        assert held.session.state == "buy.confirm"
+        held.keep(session, keys.DEFAULT_SESSION_TTL_S)
+    assert await store.load(session.id) == session
+    ttl = await harness.session_ttl_s(session.id)
+    assert ttl is not None
+    assert keys.DEFAULT_SESSION_TTL_S - 5 < ttl <= keys.DEFAULT_SESSION_TTL_S
+
+
+async def test_a_hold_that_keeps_nothing_leaves_the_session_as_it_was(harness: Harness) -> None:
+    session = mid_journey_session()
+    await harness.store.save(session, keys.DEFAULT_SESSION_TTL_S)
+    async with harness.store.hold(session.id) as held:
+        assert held.session == session
+    assert await harness.store.load(session.id) == session
+
+
+async def test_a_lock_is_released_and_nothing_saved_when_the_hop_fails(harness: Harness) -> None:
+    session = mid_journey_session()
+
+    async def failing_hop() -> None:
+        async with harness.store.hold(session.id) as held:
+            held.keep(session, keys.DEFAULT_SESSION_TTL_S)
             raise RuntimeError("boom")
-    async with asyncio.timeout(0.4), harness.store.lock(session_id):
-        pass
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await failing_hop()
+    async with asyncio.timeout(0.4), harness.store.hold(session.id) as held:
+        assert held.session is None
+    assert await harness.store.load(session.id) is None
 
 
 async def test_locks_of_different_sessions_are_independent(harness: Harness) -> None:
-    async with harness.store.lock(at_session_id()), asyncio.timeout(0.4), harness.store.lock(at_session_id()):
+    async with harness.store.hold(at_session_id()), asyncio.timeout(0.4), harness.store.hold(at_session_id()):
         pass
 
 
 async def test_a_lock_held_too_long_makes_the_next_hop_busy(harness: Harness) -> None:
     session_id = at_session_id()
-    async with harness.store.lock(session_id):
+    async with harness.store.hold(session_id):
         started = time.monotonic()
         with pytest.raises(SessionLockTimeout):
-            async with harness.store.lock(session_id):
+            async with harness.store.hold(session_id):
                 pass
         assert TEST_LOCK_WAIT_S * 0.9 <= time.monotonic() - started < TEST_LOCK_WAIT_S + 1
-    async with asyncio.timeout(0.4), harness.store.lock(session_id):
+    async with asyncio.timeout(0.4), harness.store.hold(session_id):
         pass  # the timed-out waiter left nothing behind
 
 
-async def test_resume_snapshots_are_per_phone_and_expire(harness: Harness) -> None:
+async def test_each_dial_returns_the_phones_previous_dial_within_the_window(harness: Harness) -> None:
     store = harness.store
     other_phone = "+260961234567"
-    session = mid_journey_session()
-    await store.save_resume(PHONE, session, keys.DEFAULT_RESUME_TTL_S)
-    assert await store.load_resume(PHONE) == session
-    assert await store.load_resume(other_phone) is None
-    assert await store.load(session.id) is None  # a snapshot is not a live session
+    first, second, third = at_session_id(), at_session_id(), at_session_id()
+    assert await store.swap_resume(PHONE, first, keys.DEFAULT_RESUME_TTL_S) is None
+    assert await store.swap_resume(other_phone, third, keys.DEFAULT_RESUME_TTL_S) is None  # per phone
     await harness.age(keys.DEFAULT_RESUME_TTL_S - 1)
-    assert await store.load_resume(PHONE) == session
-    await harness.age(2)
-    assert await store.load_resume(PHONE) is None
+    assert await store.swap_resume(PHONE, second, keys.DEFAULT_RESUME_TTL_S) == first
+    assert await store.load(first) is None  # a pointer is not a session
+    await harness.age(keys.DEFAULT_RESUME_TTL_S + 1)
+    assert await store.swap_resume(PHONE, third, keys.DEFAULT_RESUME_TTL_S) is None  # too old to resume
 
 
-async def test_a_dropped_resume_snapshot_is_gone(harness: Harness) -> None:
-    store = harness.store
-    session = mid_journey_session()
-    await store.save(session, keys.DEFAULT_SESSION_TTL_S)
-    await store.save_resume(PHONE, session, keys.DEFAULT_RESUME_TTL_S)
-    await store.drop_resume(PHONE)
-    await store.drop_resume(PHONE)
-    assert await store.load_resume(PHONE) is None
-    assert await store.load(session.id) == session  # the live session is untouched
+@pytest.mark.parametrize("session_id", ["sid with spaces", "ü-ñ-☀", "x" * 200])
+async def test_unusual_session_ids_come_back_from_the_resume_pointer_unchanged(
+    harness: Harness, session_id: str
+) -> None:
+    await harness.store.swap_resume(PHONE, session_id, keys.DEFAULT_RESUME_TTL_S)
+    assert await harness.store.swap_resume(PHONE, at_session_id(), keys.DEFAULT_RESUME_TTL_S) == session_id
 
 
 @pytest.mark.parametrize("ttl_s", [0, -1])
@@ -386,7 +415,10 @@ async def test_a_non_positive_ttl_is_a_programming_error(harness: Harness, ttl_s
     with pytest.raises(ValueError, match="ttl_s"):
         await harness.store.save(mid_journey_session(), ttl_s)
     with pytest.raises(ValueError, match="ttl_s"):
-        await harness.store.save_resume(PHONE, mid_journey_session(), ttl_s)
+        await harness.store.swap_resume(PHONE, at_session_id(), ttl_s)
+    with pytest.raises(ValueError, match="ttl_s"):
+        async with harness.store.hold(at_session_id()) as held:
+            held.keep(mid_journey_session(), ttl_s)
 
 
 async def test_a_healthy_store_answers_ping(harness: Harness) -> None:
@@ -440,10 +472,10 @@ async def test_memory_store_drops_expired_entries_without_being_read() -> None:
     store = MemorySessionStore(monotonic=clock)
     for _ in range(50):
         await store.save(mid_journey_session(), 5)
-    await store.save_resume(PHONE, mid_journey_session(), 5)
+    await store.swap_resume(PHONE, at_session_id(), 5)
     clock.advance(SWEEP_INTERVAL_S + 1)
     await store.save(mid_journey_session(), keys.DEFAULT_SESSION_TTL_S)
-    await store.save_resume("+260971111111", mid_journey_session(), 5)
+    await store.swap_resume("+260971111111", at_session_id(), 5)
     assert len(store.sessions) == 1
     assert len(store.resumes) == 1
 
@@ -463,13 +495,13 @@ async def test_memory_store_is_bounded_and_evicts_the_least_recently_saved() -> 
 async def test_memory_store_keeps_no_unused_locks() -> None:
     store = MemorySessionStore(lock_wait_s=0.05)
     session_id = at_session_id()
-    async with store.lock(session_id):
+    async with store.hold(session_id):
         assert store.lock_count == 1
         with pytest.raises(SessionLockTimeout):
-            async with store.lock(session_id):
+            async with store.hold(session_id):
                 pass
     with pytest.raises(RuntimeError):
-        async with store.lock(at_session_id()):
+        async with store.hold(at_session_id()):
             raise RuntimeError
     assert store.lock_count == 0
 
@@ -487,12 +519,13 @@ async def test_redis_keys_use_the_documented_prefixes(open_redis_store: Any) -> 
     resume_key = f"enerlectra:resume:{{{phone}}}"
     raw = store.client
     try:
-        await store.save(session, keys.DEFAULT_SESSION_TTL_S)
-        await store.save_resume(phone, session, keys.DEFAULT_RESUME_TTL_S)
-        async with store.lock(session.id):
+        await store.swap_resume(phone, session.id, keys.DEFAULT_RESUME_TTL_S)
+        async with store.hold(session.id) as held:
             assert 0 < await raw.pttl(lock_key) <= keys.LOCK_TTL_MS
+            held.keep(session, keys.DEFAULT_SESSION_TTL_S)
         assert await raw.exists(lock_key) == 0
         assert await raw.get(session_key) == codec.encode(session)
+        assert await raw.get(resume_key) == session.id.encode()
         assert (
             (keys.DEFAULT_SESSION_TTL_S - 5) * 1000 < await raw.pttl(session_key) <= keys.DEFAULT_SESSION_TTL_S * 1000
         )
@@ -517,10 +550,13 @@ async def test_redis_lock_is_not_released_by_a_hop_whose_lock_expired(open_redis
     store: RedisSessionStore = await open_redis_store()
     session_id = at_session_id()
     lock_key = keys.lock_key(session_id, store.prefix)
-    async with store.lock(session_id):
+    late = mid_journey_session(session_id)
+    async with store.hold(session_id) as held:
         # Our lock expired (a very slow hop) and another hop took it.
         await store.client.set(lock_key, "someone-else", px=keys.LOCK_TTL_MS)
+        held.keep(late, keys.DEFAULT_SESSION_TTL_S)
     assert await store.client.get(lock_key) == b"someone-else"
+    assert await store.load(session_id) == late  # the slow hop did happen: its session is kept
 
 
 @pytest.mark.redis
@@ -552,7 +588,7 @@ async def assert_unavailable_promptly(store: RedisSessionStore) -> None:
         "load": lambda: store.load(session.id),
         "save": lambda: store.save(session, keys.DEFAULT_SESSION_TTL_S),
         "delete": lambda: store.delete(session.id),
-        "load_resume": lambda: store.load_resume(PHONE),
+        "swap_resume": lambda: store.swap_resume(PHONE, session.id, keys.DEFAULT_RESUME_TTL_S),
     }
     for name, call in calls.items():
         started = time.monotonic()
@@ -562,7 +598,7 @@ async def assert_unavailable_promptly(store: RedisSessionStore) -> None:
         assert elapsed < UNAVAILABLE_BOUND_S, f"{name} took {elapsed:.2f} s"
     started = time.monotonic()
     with pytest.raises(SessionStoreUnavailable):
-        async with store.lock(session.id):
+        async with store.hold(session.id):
             pass
     assert time.monotonic() - started < UNAVAILABLE_BOUND_S
     started = time.monotonic()
@@ -574,7 +610,7 @@ async def assert_works(store: RedisSessionStore) -> None:
     session = mid_journey_session()
     await store.save(session, keys.DEFAULT_SESSION_TTL_S)
     assert await store.load(session.id) == session
-    async with store.lock(session.id):
+    async with store.hold(session.id):
         pass
     assert await store.ping() is True
 

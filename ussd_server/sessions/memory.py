@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 from ussd_server.sessions import codec, keys
 from ussd_server.sessions.model import Session
-from ussd_server.sessions.store import SessionLockTimeout
+from ussd_server.sessions.store import Held, SessionLockTimeout
 
 Monotonic = Callable[[], float]
 
@@ -126,7 +126,7 @@ class MemorySessionStore:
         self.sessions.pop(keys.tag(session_id))
 
     @asynccontextmanager
-    async def lock(self, session_id: str) -> AsyncIterator[None]:
+    async def hold(self, session_id: str) -> AsyncIterator[Held]:
         tag = keys.tag(session_id)
         slot = self._locks.get(tag)
         if slot is None:
@@ -135,7 +135,10 @@ class MemorySessionStore:
         try:
             await self._acquire(slot.lock, session_id)
             try:
-                yield
+                held = Held(await self.load(session_id))
+                yield held
+                if held.kept is not None:
+                    await self.save(held.kept, held.ttl_s)
             finally:
                 slot.lock.release()
         finally:
@@ -157,15 +160,11 @@ class MemorySessionStore:
         """Locks currently held or awaited (0 when idle: unused locks are not kept)."""
         return len(self._locks)
 
-    async def save_resume(self, phone: str, session: Session, ttl_s: int) -> None:
-        self.resumes.put(keys.tag(phone), codec.encode(session), ttl_s)
-
-    async def load_resume(self, phone: str) -> Session | None:
-        data = self.resumes.get(keys.tag(phone))
-        return None if data is None else codec.decode(data)
-
-    async def drop_resume(self, phone: str) -> None:
-        self.resumes.pop(keys.tag(phone))
+    async def swap_resume(self, phone: str, session_id: str, ttl_s: int) -> str | None:
+        tag = keys.tag(phone)
+        previous = self.resumes.get(tag)
+        self.resumes.put(tag, session_id.encode("utf-8", "surrogatepass"), ttl_s)
+        return None if previous is None else _text(previous)
 
     async def ping(self) -> bool:
         return True
@@ -173,3 +172,10 @@ class MemorySessionStore:
     async def close(self) -> None:
         self.sessions.clear()
         self.resumes.clear()
+
+
+def _text(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from ussd_server.sessions import codec, keys
 from ussd_server.sessions.model import Session
-from ussd_server.sessions.store import SessionLockTimeout, SessionStoreUnavailable
+from ussd_server.sessions.store import Held, SessionLockTimeout, SessionStoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,24 @@ DEFAULT_TIMEOUT_S = 0.5
 # A hop queued behind this many seconds of other hops is better answered "busy".
 DEFAULT_QUEUE_TIMEOUT_S = 1.0
 
-# Deletes the lock only if it still holds our token: a hop that outlived
-# LOCK_TTL_MS must not release the lock a later hop has since taken.
-RELEASE_LOCK_LUA = """
+# A hop costs two round trips, not four: the lock is taken and the session
+# read in one script, the session written and the lock released in another.
+# KEYS[1] is the lock, KEYS[2] the session; both carry the same hash tag, so
+# the scripts are valid on Redis Cluster.
+LOCK_AND_LOAD_LUA = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    return {1, redis.call('GET', KEYS[2])}
+end
+return {0}
+"""
+
+# The lock is deleted only if it still holds our token: a hop that outlived
+# LOCK_TTL_MS must not release the lock a later hop has since taken. Its
+# session is still saved, as a hop that finished late has still happened.
+SAVE_AND_RELEASE_LUA = """
+if ARGV[2] ~= '' then
+    redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     return redis.call('DEL', KEYS[1])
 end
@@ -68,7 +83,8 @@ class RedisSessionStore:
         self._slots = asyncio.Semaphore(pool_size)
         self._queue_timeout_s = queue_timeout_s
         self._lock_wait_s = lock_wait_s
-        self._release_lock = client.register_script(RELEASE_LOCK_LUA)
+        self._lock_and_load = client.register_script(LOCK_AND_LOAD_LUA)
+        self._save_and_release = client.register_script(SAVE_AND_RELEASE_LUA)
 
     @classmethod
     async def open(
@@ -138,42 +154,54 @@ class RedisSessionStore:
         await self._run(self.client.delete, keys.session_key(session_id, self.prefix))
 
     @asynccontextmanager
-    async def lock(self, session_id: str) -> AsyncIterator[None]:
-        key = keys.lock_key(session_id, self.prefix)
+    async def hold(self, session_id: str) -> AsyncIterator[Held]:
+        lock_key = keys.lock_key(session_id, self.prefix)
+        session_key = keys.session_key(session_id, self.prefix)
         token = secrets.token_hex(8)
-        await self._acquire_lock(key, token)
+        held = Held(await self._acquire(lock_key, session_key, token))
         try:
-            yield
-        finally:
-            try:
-                await self._run(self._release_lock, keys=[key], args=[token])
-            except SessionStoreUnavailable as exc:
-                # Never mask the hop's own outcome; the lock expires after LOCK_TTL_MS.
-                log.warning("could not release session lock %s: %s", key, exc)
+            yield held
+        except BaseException:
+            await self._release(lock_key, session_key, token)
+            raise
+        # Saving is part of the hop: if it fails, the hop fails ("busy"), unlike a failed bare release.
+        data = b"" if held.kept is None else codec.encode(held.kept)
+        await self._run(self._save_and_release, keys=[lock_key, session_key], args=[token, data, held.ttl_s])
 
-    async def _acquire_lock(self, key: str, token: str) -> None:
+    async def _acquire(self, lock_key: str, session_key: str, token: str) -> Session | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._lock_wait_s
         delay = keys.LOCK_POLL_MIN_S
         # Polling rather than pub/sub: contention is rare (a retried hop) and
         # short, and a poll holds no connection while it sleeps.
-        while not await self._run(self.client.set, key, token, nx=True, px=keys.LOCK_TTL_MS):
+        while True:
+            reply = await self._run(self._lock_and_load, keys=[lock_key, session_key], args=[token, keys.LOCK_TTL_MS])
+            if reply[0] == 1:
+                return _decode(reply[1] if len(reply) > 1 else None)
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise SessionLockTimeout(f"session lock {key} still held after {self._lock_wait_s} s")
+                raise SessionLockTimeout(f"session lock {lock_key} still held after {self._lock_wait_s} s")
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, keys.LOCK_POLL_MAX_S)
 
-    async def save_resume(self, phone: str, session: Session, ttl_s: int) -> None:
+    async def _release(self, lock_key: str, session_key: str, token: str) -> None:
+        try:
+            await self._run(self._save_and_release, keys=[lock_key, session_key], args=[token, b"", 0])
+        except SessionStoreUnavailable as exc:
+            # Never mask the hop's own outcome; the lock expires after LOCK_TTL_MS.
+            log.warning("could not release session lock %s: %s", lock_key, exc)
+
+    async def swap_resume(self, phone: str, session_id: str, ttl_s: int) -> str | None:
         keys.check_ttl(ttl_s)
         key = keys.resume_key(phone, self.prefix)
-        await self._run(self.client.set, key, codec.encode(session), ex=ttl_s)
-
-    async def load_resume(self, phone: str) -> Session | None:
-        return _decode(await self._run(self.client.get, keys.resume_key(phone, self.prefix)))
-
-    async def drop_resume(self, phone: str) -> None:
-        await self._run(self.client.delete, keys.resume_key(phone, self.prefix))
+        value = session_id.encode("utf-8", "surrogatepass")  # ids are untrusted text
+        previous = await self._run(self.client.set, key, value, ex=ttl_s, get=True)
+        if not isinstance(previous, bytes):
+            return None
+        try:
+            return previous.decode("utf-8")
+        except UnicodeDecodeError:  # left by an older release or written by hand
+            return None
 
     async def ping(self) -> bool:
         try:

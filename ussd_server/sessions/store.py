@@ -1,6 +1,6 @@
 """The session store port: what a USSD hop needs from Redis or the in-process store.
 
-A leaf module (imports only the model) so the server, both stores and tests can
+A leaf module (imports only the model and the key rules) so the server, both stores and tests can
 depend on it without cycles.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from ussd_server.sessions import keys
 from ussd_server.sessions.model import Session
 
 
@@ -23,6 +24,28 @@ class SessionStoreUnavailable(Exception):
 
 class SessionLockTimeout(SessionStoreUnavailable):
     """Another hop of the same session held the lock for longer than the bounded wait."""
+
+
+class Held:
+    """One session id under its hop lock.
+
+    ``session`` is what was stored when the lock was taken (read in the same
+    round trip as the lock). A session passed to :meth:`keep` is written when
+    the hold ends without an exception, in the same round trip that releases
+    the lock; a hop that fails stores nothing.
+    """
+
+    __slots__ = ("kept", "session", "sms_queued", "ttl_s")
+
+    def __init__(self, session: Session | None) -> None:
+        self.session = session
+        self.kept: Session | None = None
+        self.ttl_s = 0
+        self.sms_queued = False  # set by the hop: wake the SMS worker once the hold is released
+
+    def keep(self, session: Session, ttl_s: int) -> None:
+        keys.check_ttl(ttl_s)
+        self.kept, self.ttl_s = session, ttl_s
 
 
 class SessionStore(Protocol):
@@ -42,21 +65,21 @@ class SessionStore(Protocol):
 
     async def delete(self, session_id: str) -> None: ...
 
-    def lock(self, session_id: str) -> AbstractAsyncContextManager[None]:
+    def hold(self, session_id: str) -> AbstractAsyncContextManager[Held]:
         """Serialise hops of one session: a retried hop waits, then sees the stored reply.
 
-        Released on exit, including on exceptions. Raises
+        Yields the stored session; saves what the hop :meth:`Held.keep`-s and
+        releases the lock on exit (on an exception it only releases). Raises
         :class:`SessionLockTimeout` if the lock cannot be taken in bounded time.
         """
         ...
 
-    async def save_resume(self, phone: str, session: Session, ttl_s: int) -> None:
-        """Keep a snapshot of an interrupted session so the phone can pick it up again."""
+    async def swap_resume(self, phone: str, session_id: str, ttl_s: int) -> str | None:
+        """Make ``session_id`` the phone's latest dial and return the previous one, if still within ``ttl_s``.
+
+        The previous dial is the one a dropped session can be resumed from.
+        """
         ...
-
-    async def load_resume(self, phone: str) -> Session | None: ...
-
-    async def drop_resume(self, phone: str) -> None: ...
 
     async def ping(self) -> bool:
         """True if the store answers; never raises (for health checks)."""
