@@ -5,7 +5,7 @@ always live in the same slot)::
 
     enerlectra:ussd:{<session tag>}:s      the session (msgpack), TTL DEFAULT_SESSION_TTL_S
     enerlectra:ussd:{<session tag>}:lock   the hop lock, TTL LOCK_TTL_MS
-    enerlectra:resume:{<phone tag>}        last unfinished session of a phone, own TTL
+    enerlectra:resume:{<phone tag>}        id of the phone's latest dial (resume pointer), own TTL
 
 Session ids (and phones) come from the gateway and are untrusted. A value of
 1..MAX_TAG_CHARS characters from ``[A-Za-z0-9_.:+-]`` is used verbatim, which

@@ -49,7 +49,7 @@ class Held:
 
 
 class SessionStore(Protocol):
-    """Per-dial session state with TTLs, a per-session hop lock and resume snapshots.
+    """Per-dial session state with TTLs, a per-session hop lock and a per-phone resume pointer.
 
     Every method may raise :class:`SessionStoreUnavailable`; none raises on bad
     stored data (undecodable entries read as missing).
