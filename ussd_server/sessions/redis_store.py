@@ -4,9 +4,9 @@ One client and one connection pool per process, never a client per hop. A FIFO
 semaphore sized like the pool sits in front of every command: redis-py's plain
 pool raises "Too many connections" at its limit and its blocking pool is
 unfair under overload, while asyncio.Semaphore queues waiters in arrival order.
-Short socket timeouts and at most one immediate retry (only for a dropped
-connection, never for a timeout) keep a dead or hung Redis from holding a hop
-for more than about a second; every failure surfaces as SessionStoreUnavailable.
+A short timeout per command and at most one immediate retry (only for a
+dropped connection, never for a timeout) keep a dead or hung Redis from
+holding a hop for more than about a second; every failure surfaces as SessionStoreUnavailable.
 """
 
 from __future__ import annotations
@@ -77,8 +77,10 @@ class RedisSessionStore:
         prefix: str = keys.KEY_PREFIX,
         queue_timeout_s: float = DEFAULT_QUEUE_TIMEOUT_S,
         lock_wait_s: float = keys.LOCK_WAIT_S,
+        command_timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         self.client = client
+        self._command_timeout_s = command_timeout_s
         self.prefix = keys.check_prefix(prefix)
         self._slots = asyncio.Semaphore(pool_size)
         self._queue_timeout_s = queue_timeout_s
@@ -102,7 +104,11 @@ class RedisSessionStore:
             url,
             max_connections=pool_size,
             socket_connect_timeout=timeout_s,
-            socket_timeout=timeout_s,
+            # No socket_timeout: redis-py would wrap every send in asyncio.wait_for,
+            # a Task and an extra loop iteration per command. _run bounds each
+            # command (retry included) with one asyncio.timeout instead; a command
+            # cut off that way disconnects its connection, so no reply is misread.
+            socket_timeout=None,
             # One immediate retry heals a pooled connection that Redis closed
             # (restart, idle timeout); a timeout is not retried, it already cost timeout_s.
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
@@ -113,6 +119,7 @@ class RedisSessionStore:
             prefix=prefix,
             queue_timeout_s=queue_timeout_s,
             lock_wait_s=lock_wait_s,
+            command_timeout_s=timeout_s,
         )
         try:
             await store._run(store.client.ping)
@@ -125,8 +132,9 @@ class RedisSessionStore:
         """Run one command inside a pool slot, translating every failure."""
         await self._take_slot()
         try:
-            return await command(*args, **kwargs)
-        # OSError also covers asyncio/builtin TimeoutError should one escape redis-py.
+            async with asyncio.timeout(self._command_timeout_s):
+                return await command(*args, **kwargs)
+        # OSError covers the TimeoutError of asyncio.timeout (and any other socket error).
         except (RedisError, OSError) as exc:
             raise SessionStoreUnavailable(f"redis: {exc}") from exc
         finally:
