@@ -117,8 +117,8 @@ class UssdService:
                 outcome = "not_zambian"
                 return self._end("err.not_zambian")
             async with self.sessions.hold(request.session_id) as held:
-                reply, outcome, screen = await self._locked_hop(request, phone, held)
-            if held.sms_queued:
+                reply, outcome, screen, sms_queued = await self._locked_hop(request, phone, held)
+            if sms_queued:  # only once the session is saved and the lock released
                 self.on_sms_queued()  # deliver receipts now rather than at the next poll
             return reply
         except SessionStoreUnavailable:
@@ -138,13 +138,14 @@ class UssdService:
                 (time.perf_counter() - started) * 1000,
             )
 
-    async def _locked_hop(self, request: UssdRequest, phone: str, held: Held) -> tuple[str, str, str]:
+    async def _locked_hop(self, request: UssdRequest, phone: str, held: Held) -> tuple[str, str, str, bool]:
+        """The hop under its session's lock: (reply, outcome, screen, whether an SMS was queued)."""
         digest = text_digest(request.text)
         session = held.session
         if session is not None and session.phone != phone:
-            return self._end("err.session_mismatch"), "phone_mismatch", "-"  # never someone else's session
+            return self._end("err.session_mismatch"), "phone_mismatch", "-", False  # never someone else's session
         if session is not None and session.last_digest == digest and session.last_reply:
-            return session.last_reply, "replay", session.state  # a gateway retry: run nothing again
+            return session.last_reply, "replay", session.state, False  # a gateway retry: run nothing again
         hop = Hop(session or Session(id=request.session_id, phone=phone), self.platform, self.settings, self.catalogs)
         s = hop.session
         if session is None:
@@ -166,7 +167,7 @@ class UssdService:
                 hop.resume_candidate = await self.sessions.load(str(offered))
             newest = newest_input(request.text, s)
             if newest is None:
-                return s.last_reply or self._end("err.busy"), "stale", s.state  # a late retry: change nothing
+                return s.last_reply or self._end("err.busy"), "stale", s.state, False  # a late retry: change nothing
             reply = await self.runtime.respond(hop, newest)
         if offered is not None and s.state != "resume":
             # The offer was answered: the old session goes, so it is never offered twice.
@@ -175,8 +176,7 @@ class UssdService:
         s.hops += 1
         s.last_digest, s.last_len, s.last_reply = digest, len(request.text), reply.body
         held.keep(s, self.settings.session_ttl_s)  # written as the lock is released
-        held.sms_queued = hop.sms_queued
-        return reply.body, "end" if reply.end else "con", s.state
+        return reply.body, "end" if reply.end else "con", s.state, hop.sms_queued
 
     async def _resume_candidate(self, phone: str, new_id: str) -> Session | None:
         """The phone's previous session, if it dropped mid-flow within the resume window."""

@@ -37,6 +37,19 @@ def decode(data: bytes) -> Session | None:
     return session
 
 
+def encode_id(session_id: str) -> bytes:
+    """A session id as stored in a resume pointer (ids are untrusted text, surrogates included)."""
+    return session_id.encode("utf-8", "surrogatepass")
+
+
+def decode_id(data: bytes) -> str | None:
+    """The id in a resume pointer, None if it is not text (left by an older release or written by hand)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def _check_types(session: Session) -> None:
     """Fields the hop relies on must have their declared types, or the hop would crash later."""
     text_fields: tuple[Any, ...] = (

@@ -163,8 +163,8 @@ class MemorySessionStore:
     async def swap_resume(self, phone: str, session_id: str, ttl_s: int) -> str | None:
         tag = keys.tag(phone)
         previous = self.resumes.get(tag)
-        self.resumes.put(tag, session_id.encode("utf-8", "surrogatepass"), ttl_s)
-        return None if previous is None else _text(previous)
+        self.resumes.put(tag, codec.encode_id(session_id), ttl_s)
+        return None if previous is None else codec.decode_id(previous)
 
     async def ping(self) -> bool:
         return True
@@ -172,10 +172,3 @@ class MemorySessionStore:
     async def close(self) -> None:
         self.sessions.clear()
         self.resumes.clear()
-
-
-def _text(data: bytes) -> str | None:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None

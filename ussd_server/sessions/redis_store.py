@@ -202,14 +202,8 @@ class RedisSessionStore:
     async def swap_resume(self, phone: str, session_id: str, ttl_s: int) -> str | None:
         keys.check_ttl(ttl_s)
         key = keys.resume_key(phone, self.prefix)
-        value = session_id.encode("utf-8", "surrogatepass")  # ids are untrusted text
-        previous = await self._run(self.client.set, key, value, ex=ttl_s, get=True)
-        if not isinstance(previous, bytes):
-            return None
-        try:
-            return previous.decode("utf-8")
-        except UnicodeDecodeError:  # left by an older release or written by hand
-            return None
+        previous = await self._run(self.client.set, key, codec.encode_id(session_id), ex=ttl_s, get=True)
+        return codec.decode_id(previous) if isinstance(previous, bytes) else None
 
     async def ping(self) -> bool:
         try:

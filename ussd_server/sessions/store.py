@@ -35,13 +35,12 @@ class Held:
     the lock; a hop that fails stores nothing.
     """
 
-    __slots__ = ("kept", "session", "sms_queued", "ttl_s")
+    __slots__ = ("kept", "session", "ttl_s")
 
     def __init__(self, session: Session | None) -> None:
         self.session = session
         self.kept: Session | None = None
         self.ttl_s = 0
-        self.sms_queued = False  # set by the hop: wake the SMS worker once the hold is released
 
     def keep(self, session: Session, ttl_s: int) -> None:
         keys.check_ttl(ttl_s)
