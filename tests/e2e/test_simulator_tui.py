@@ -59,23 +59,29 @@ async def until(pilot: Pilot[int], condition: Callable[[], bool], what: str, wit
 
 
 async def type_in(pilot: Pilot[int], *answers: str) -> None:
-    """Type each answer and press Enter, waiting for the screen to change in between."""
+    """Type each answer and press Enter, waiting for its reply to be on the display in between."""
     app = pilot.app
     assert isinstance(app, SimulatorApp)
     for answer in answers:
         before = _progress(app)
 
-        def moved(before: tuple[str, int] = before) -> bool:
-            return _progress(app) != before
+        def answered(before: tuple[str, int] = before) -> bool:
+            # The hop counter moves when the request is sent, not when the reply lands; the
+            # app's hop worker finishing is what says the reply (and the session's end) is drawn.
+            return _progress(app) != before and not _hop_in_flight(app)
 
         await pilot.press(*answer, "enter")
-        await until(pilot, moved, f"the reply to {answer!r}")
+        await until(pilot, answered, f"the reply to {answer!r}")
 
 
 def _progress(app: SimulatorApp) -> tuple[str, int]:
     """Which session the phone in hand is on and how many hops it made (a dial starts a new one)."""
     session = app.phones.current.session
     return (session.session_id, session.hops) if session else ("", 0)
+
+
+def _hop_in_flight(app: SimulatorApp) -> bool:
+    return any(worker.group == "hop" and not worker.is_finished for worker in app.workers)
 
 
 def inbox_panel(app: SimulatorApp) -> str:
