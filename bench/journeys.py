@@ -52,6 +52,9 @@ def screen(key: str, lead: str = "CON ", **known: Any) -> str:
     return "".join(out)
 
 
+PIN_BUSY = screen("err.pin_busy")
+
+
 def dial() -> list[Step]:
     return [Step("", screen("home.title"))]
 
@@ -74,7 +77,7 @@ def buy(region_index: int) -> list[Step]:
         Step(f"2*{r}", screen("buy.cluster", region=region)),
         Step(f"2*{r}*1", screen("buy.kwh", cluster_name=cluster)),
         Step(f"2*{r}*1*{KWH}", screen("buy.confirm", wh=WH, cluster_name=cluster)),
-        Step(f"2*{r}*1*{KWH}*{BENCH_PIN}", screen("buy.receipt", "END ", wh=WH), pin=True),
+        Step(f"2*{r}*1*{KWH}*{BENCH_PIN}", screen("buy.receipt", "END ", wh=WH), pin=True, busy=PIN_BUSY),
     ]
 
 
@@ -88,7 +91,9 @@ def send(counterpart: str, *, gift: bool) -> list[Step]:
         Step(f"3*{number}", screen("sell.kwh")),
         Step(f"3*{number}*{KWH}", screen("sell.price")),
         Step(f"3*{number}*{KWH}*{price}", screen(f"{kind}.confirm", wh=WH)),
-        Step(f"3*{number}*{KWH}*{price}*{BENCH_PIN}", screen(f"{kind}.receipt", "END ", wh=WH), pin=True),
+        Step(
+            f"3*{number}*{KWH}*{price}*{BENCH_PIN}", screen(f"{kind}.receipt", "END ", wh=WH), pin=True, busy=PIN_BUSY
+        ),
     ]
 
 

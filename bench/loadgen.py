@@ -50,6 +50,7 @@ class Step:
     text: str
     expect: str
     pin: bool = False  # a PIN hop: it pays the scrypt KDF
+    busy: str = ""  # a reply starting so asks for this step's input again (a PIN check the server shed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,9 @@ class JourneySource(Protocol):
 # Replies that mean the server gave up, whatever screen was expected.
 _FAILURE_WORDS = ("Sorry", "busy")
 RESUME_OFFER = "CON Your last session was cut off"
+# A person told "busy, enter your PIN again" reads it and types the PIN again; give up after a few.
+BUSY_RETRY_PAUSE_S = 2.0
+BUSY_RETRIES = 3
 
 
 @dataclass(slots=True)
@@ -76,6 +80,7 @@ class PhaseResult:
     concurrency: int
     window_s: float
     hops: int = 0  # good hops answered inside the window
+    busy_replies: int = 0  # PIN hops answered "busy, enter your PIN again" (retried; not in hops)
     menu_latencies_ms: list[float] = field(default_factory=list)  # of those hops, without a PIN check
     pin_latencies_ms: list[float] = field(default_factory=list)  # of those hops, with one (scrypt)
     journeys: Counter[str] = field(default_factory=Counter)  # completed journeys by name
@@ -155,14 +160,23 @@ class _Phase:
             if self.think_s:
                 # The person reads the screen and types (or dials): 0.5x to 1.5x the mean think time.
                 await asyncio.sleep(self.think_s * (0.5 + self.rng.random()))
-            self.sent += 1
-            started = time.perf_counter()
-            try:
-                status, body = await self.post(session_id, journey.phone, step.text)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                self.fail("client_error", f"{type(exc).__name__}: {exc}")
-                return
-            done = time.perf_counter()
+            text = step.text
+            for retry in range(BUSY_RETRIES + 1):
+                self.sent += 1
+                started = time.perf_counter()
+                try:
+                    status, body = await self.post(session_id, journey.phone, text)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    self.fail("client_error", f"{type(exc).__name__}: {exc}")
+                    return
+                done = time.perf_counter()
+                if not (step.busy and status == 200 and body.startswith(step.busy)) or retry == BUSY_RETRIES:
+                    break
+                if self.begin <= done <= self.end:
+                    self.result.busy_replies += 1
+                # The gateway appends the input typed again to the cumulative text.
+                text = f"{text}*{text.rsplit('*', 1)[-1]}"
+                await asyncio.sleep(BUSY_RETRY_PAUSE_S * (0.5 + self.rng.random()))
             error = classify(status, body, step.expect)
             if error is not None:
                 self.fail(error, f"{journey.name} {step.text!r} expected {step.expect!r}, got {body}")

@@ -39,6 +39,7 @@ class Summary:
     pin_p99_ms: float
     pin_share: float  # PIN hops / hops
     errors: int
+    busy_replies: int  # PIN hops the server shed with "busy, enter your PIN again" (the phone retried)
     error_kinds: dict[str, int]
     error_samples: list[str]
     journeys: dict[str, int]
@@ -78,6 +79,7 @@ class Summary:
             pin_p99_ms=percentile(pins, 99),
             pin_share=len(pins) / max(len(everything), 1),
             errors=sum(errors.values()),
+            busy_replies=sum(r.busy_replies for r in results),
             error_kinds=dict(errors),
             error_samples=[x for r in results for x in r.error_samples][:5],
             journeys=dict(journeys),
@@ -122,6 +124,7 @@ class Summary:
                 f"{self.key}.pin_p50_ms": _ms(self.pin_p50_ms),
                 f"{self.key}.pin_p99_ms": _ms(self.pin_p99_ms),
                 f"{self.key}.pin_hop_share": round(self.pin_share, 4),
+                f"{self.key}.pin_busy_replies": self.busy_replies,
             }
         out |= {f"{self.key}.errors.{kind}": n for kind, n in sorted(self.error_kinds.items())}
         return out
@@ -191,7 +194,8 @@ def label(key: str) -> str:
 def hop_table(summaries: Sequence[Summary]) -> list[str]:
     head = (
         f"{'target':<38} {'phones':>6} {'hops/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-        f"{'noPIN p99':>9} {'PIN p50':>8} {'PIN%':>5} {'errors':>6} {'server':>7} {'sys':>4} {'PG':>5} {'redis':>5} "
+        f"{'noPIN p99':>9} {'PIN p50':>8} {'PIN%':>5} {'errors':>6} {'busy':>5} "
+        f"{'server':>7} {'sys':>4} {'PG':>5} {'redis':>5} "
         f"{'loadgen':>7} {'host':>5} {'cmds':>5}"
     )
     lines = [head, "-" * len(head)]
@@ -204,7 +208,8 @@ def hop_table(summaries: Sequence[Summary]) -> list[str]:
         pg = "" if math.isnan(s.db_cpu_us) else f"{s.db_cpu_us:,.0f}"
         lines.append(
             f"{label(s.key):<38} {s.concurrency:>6} {s.hops_per_s:>8,.0f} {s.p50_ms:>7.1f} {s.p95_ms:>7.1f} "
-            f"{s.p99_ms:>7.1f} {pin} {s.errors:>6} {s.server_cpu_us:>7,.0f} {s.server_sys_share:>4.0%} {pg:>5} "
+            f"{s.p99_ms:>7.1f} {pin} {s.errors:>6} {s.busy_replies:>5} "
+            f"{s.server_cpu_us:>7,.0f} {s.server_sys_share:>4.0%} {pg:>5} "
             f"{s.redis_cpu_us:>5,.0f} "
             f"{s.client_cpu_us:>7,.0f} {s.host_busy:>5.0%} {sum(s.redis_per_hop.values()):>5.1f}"
         )

@@ -187,6 +187,21 @@ class LedgerRejected(Refused):
     code = "ledger_rejected"
 
 
+# --- momentarily unable ----------------------------------------------------
+
+
+class Busy(EnerlectraError):
+    """The platform cannot take this request right now; nothing was done, so trying again is safe."""
+
+    code = "busy"
+
+
+class PinBusy(Busy):
+    """PIN checks are queued too deep to answer within the gateway's deadline; no attempt was counted."""
+
+    code = "pin_busy"
+
+
 # --- integrity --------------------------------------------------------------
 
 

@@ -16,9 +16,15 @@ import hmac
 import itertools
 import os
 import secrets
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
 
-from engine.errors import InvalidPinFormat, WeakPin
+from engine.errors import InvalidPinFormat, PinBusy, WeakPin
+
+_T = TypeVar("_T")
 
 PIN_LENGTH = 4
 _SCHEME = "scrypt"
@@ -66,24 +72,76 @@ def check_pin(pin: str, stored: str, *, pepper: bytes) -> bool:
     return hmac.compare_digest(candidate, key_bytes)
 
 
-# The KDF is slow on purpose. It runs on its own pool with one thread fewer
-# than there are cores, so a burst of PIN checks can never starve the event
-# loop that answers every other hop (the default executor has cores + 4).
-_kdf_pool: ThreadPoolExecutor | None = None
+class KdfQueue:
+    """The process's PIN KDF threads, and a bound on how long a new check may wait for them.
+
+    The KDF is slow on purpose. It runs on its own threads, one fewer than
+    there are cores, so a burst of PIN checks can never starve the event loop
+    that answers every other hop (the default executor has cores + 4). Under
+    a burst the checks queue instead, and a check that waits longer than the
+    gateway will hold the session is worse than none: the caller loses the
+    session while their purchase may still go through. So a check whose
+    expected wait exceeds its budget is refused up front with
+    :class:`PinBusy`, before anything (such as a PIN attempt) is counted.
+
+    Only event-loop code touches the counters; the threads only run the KDF.
+    """
+
+    # Weight of the newest KDF time in the running estimate: a few checks
+    # follow a change of load without one slow outlier swinging the bound.
+    _SMOOTHING = 0.2
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending = 0  # admitted checks not finished yet (queued, running, or about to be)
+        self._kdf_s: float | None = None  # running estimate of one KDF on one thread
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def expected_wait_s(self) -> float:
+        """How long a check admitted now would queue before a thread starts it."""
+        if self._kdf_s is None:
+            return 0.0
+        return self._pending / self.workers * self._kdf_s
+
+    @contextmanager
+    def admit(self, max_wait_s: float | None) -> Iterator[None]:
+        """Hold a place in the queue, or raise :class:`PinBusy` (``None``: no bound)."""
+        if max_wait_s is not None and self.expected_wait_s() > max_wait_s:
+            raise PinBusy("PIN checks are queued past their wait budget", wait_ms=int(self.expected_wait_s() * 1000))
+        self._pending += 1
+        try:
+            yield
+        finally:
+            self._pending -= 1
+
+    async def hash(self, pin: str, *, pepper: bytes, log2_n: int, max_wait_s: float | None) -> str:
+        with self.admit(max_wait_s):
+            return await self.run(lambda: hash_pin(pin, pepper=pepper, log2_n=log2_n))
+
+    async def check(self, pin: str, stored: str, *, pepper: bytes, max_wait_s: float | None) -> bool:
+        with self.admit(max_wait_s):
+            return await self.run(lambda: check_pin(pin, stored, pepper=pepper))
+
+    async def run(self, fn: Callable[[], _T]) -> _T:
+        """Run one KDF call on the queue's threads and learn how long it took."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="pin-kdf")
+        result, elapsed = await asyncio.get_running_loop().run_in_executor(self._pool, _timed, fn)
+        previous = self._kdf_s
+        self._kdf_s = elapsed if previous is None else previous + self._SMOOTHING * (elapsed - previous)
+        return result
 
 
-def _pool() -> ThreadPoolExecutor:
-    global _kdf_pool
-    if _kdf_pool is None:
-        _kdf_pool = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="pin-kdf")
-    return _kdf_pool
+def _timed(fn: Callable[[], _T]) -> tuple[_T, float]:
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started
 
 
-async def hash_pin_async(pin: str, *, pepper: bytes, log2_n: int = 14) -> str:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool(), lambda: hash_pin(pin, pepper=pepper, log2_n=log2_n))
-
-
-async def check_pin_async(pin: str, stored: str, *, pepper: bytes) -> bool:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool(), lambda: check_pin(pin, stored, pepper=pepper))
+# One per process by default: its threads stand for the machine's cores,
+# whichever platform asks.
+kdf_queue = KdfQueue(workers=(os.cpu_count() or 2) - 1)

@@ -14,7 +14,7 @@ from engine.ledger.model import Ledger, Transfer, TransferCode
 from engine.model import Language, User
 from engine.operations import apply_operation
 from engine.phones import require_zambian_mobile
-from engine.pins import check_pin_async, hash_pin_async, validate_pin
+from engine.pins import KdfQueue, check_pin, kdf_queue, validate_pin
 from engine.ports import Store, Transaction
 from engine.references import reference_for
 
@@ -39,15 +39,32 @@ def parse_language(value: str) -> Language:
 
 
 class UserService:
-    def __init__(self, store: Store, config: EngineConfig, clock: Clock) -> None:
+    def __init__(self, store: Store, config: EngineConfig, clock: Clock, kdf: KdfQueue = kdf_queue) -> None:
         self._store = store
         self._config = config
         self._clock = clock
+        self.kdf = kdf  # where every PIN hash and check runs (public: a drill may give it its own)
+
+    @property
+    def _pin_wait_s(self) -> float | None:
+        wait_ms = self._config.pin_max_wait_ms
+        return None if wait_ms is None else wait_ms / 1000
 
     async def hash_new_pin(self, pin: str) -> str:
-        """Check a PIN someone is choosing and return its salted hash (slow: runs off the loop)."""
+        """Check a PIN someone is choosing and return its salted hash (slow: runs off the loop).
+
+        Raises :class:`PinBusy` when the KDF queue is too deep to answer in time.
+        """
         validate_pin(pin)
-        return await hash_pin_async(pin, pepper=self._config.pin_pepper, log2_n=self._config.pin_kdf_log2_n)
+        cost = self._config.pin_kdf_log2_n
+        return await self.kdf.hash(pin, pepper=self._config.pin_pepper, log2_n=cost, max_wait_s=self._pin_wait_s)
+
+    async def pin_matches(self, pin: str, pin_hash: str) -> bool:
+        """Whether ``pin`` is the one hashed in ``pin_hash`` (a PIN typed twice); counts no attempt.
+
+        Raises :class:`PinBusy` like :meth:`hash_new_pin`.
+        """
+        return await self.kdf.check(pin, pin_hash, pepper=self._config.pin_pepper, max_wait_s=self._pin_wait_s)
 
     async def register(
         self, *, phone: str, name: str, language: Language | str, pin: str | None = None, pin_hash: str | None = None
@@ -101,25 +118,31 @@ class UserService:
     async def verify_pin(self, user: User, pin: str) -> User:
         """Check a PIN; wrong ones count in the database and lock money actions when too many.
 
-        Raises :class:`PinLocked` while locked and :class:`WrongPin` (with
-        ``attempts_left``) for a wrong PIN.
+        Raises :class:`PinLocked` while locked, :class:`WrongPin` (with
+        ``attempts_left``) for a wrong PIN, and :class:`PinBusy`, with no
+        attempt counted, when the KDF queue is too deep to answer in time.
         """
-        now = self._clock.now_us()
-        lock_until = now + self._config.pin_lock_seconds * MICROS_PER_SECOND
-        # Count the attempt before checking it: concurrent guesses from many
-        # sessions or processes can then never check more than the allowed tries.
-        claimed = await self._store.atomic(
-            lambda tx: tx.claim_pin_attempt(
-                user.id, max_failures=self._config.pin_max_failures, lock_until=lock_until, now_us=now
+        # A place in the KDF queue comes first: a caller refused as busy has
+        # used none of their tries.
+        with self.kdf.admit(self._pin_wait_s):
+            now = self._clock.now_us()
+            lock_until = now + self._config.pin_lock_seconds * MICROS_PER_SECOND
+            # Count the attempt before checking it: concurrent guesses from many
+            # sessions or processes can then never check more than the allowed tries.
+            claimed = await self._store.atomic(
+                lambda tx: tx.claim_pin_attempt(
+                    user.id, max_failures=self._config.pin_max_failures, lock_until=lock_until, now_us=now
+                )
             )
-        )
-        if claimed is None:
-            locked = await self._store.user_by_id(user.id)
-            if locked is None:
-                raise UserNotFound("user vanished")
-            raise PinLocked("too many wrong PINs", until_us=locked.pin_locked_until)
-        # The slow hash runs off the event loop and outside any transaction.
-        if await check_pin_async(pin, claimed.pin_hash, pepper=self._config.pin_pepper):
+            if claimed is None:
+                locked = await self._store.user_by_id(user.id)
+                if locked is None:
+                    raise UserNotFound("user vanished")
+                raise PinLocked("too many wrong PINs", until_us=locked.pin_locked_until)
+            # The slow hash runs off the event loop and outside any transaction.
+            pepper = self._config.pin_pepper
+            matches = await self.kdf.run(lambda: check_pin(pin, claimed.pin_hash, pepper=pepper))
+        if matches:
             await self._store.atomic(lambda tx: tx.clear_pin_failures(claimed.id))
             return replace(claimed, pin_failures=0, pin_locked_until=0)
         if claimed.pin_locked_until > now:

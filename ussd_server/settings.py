@@ -39,6 +39,9 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     pin_pepper: str = Field(default=DEV_PEPPER, repr=False, min_length=16)
     pin_kdf_log2_n: int = Field(default=14, ge=10, le=20)
+    # A PIN check expected to queue longer than this is answered "busy, enter your PIN again"
+    # at once (no try used), well inside the gateway's ~10 s deadline for a reply.
+    pin_max_wait_ms: int = Field(default=5000, ge=100, le=8000)
     pin_max_failures: int = Field(default=3, ge=1, le=10)
     pin_lock_minutes: int = Field(default=30, ge=1)
     starting_credit_ngwee: int = Field(default=500, ge=0)
@@ -93,6 +96,7 @@ class Settings(BaseModel):
         return EngineConfig(
             pin_pepper=self.pin_pepper.encode(),
             pin_kdf_log2_n=self.pin_kdf_log2_n,
+            pin_max_wait_ms=self.pin_max_wait_ms,
             pin_max_failures=self.pin_max_failures,
             pin_lock_seconds=self.pin_lock_minutes * 60,
             starting_credit_ngwee=self.starting_credit_ngwee,
@@ -121,6 +125,7 @@ class Settings(BaseModel):
             "LOG_LEVEL": "log_level",
             "PIN_PEPPER": "pin_pepper",
             "PIN_KDF_LOG2_N": "pin_kdf_log2_n",
+            "PIN_MAX_WAIT_MS": "pin_max_wait_ms",
             "PIN_MAX_FAILURES": "pin_max_failures",
             "PIN_LOCK_MINUTES": "pin_lock_minutes",
             "TRADE_FEE_BPS": "trade_fee_bps",

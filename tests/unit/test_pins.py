@@ -8,11 +8,13 @@ hash that reveals nothing and survives a later change of the KDF cost.
 from __future__ import annotations
 
 import base64
+import contextlib
+import time
 
 import pytest
 
-from engine.errors import InvalidPinFormat, WeakPin
-from engine.pins import check_pin, hash_pin, validate_pin
+from engine.errors import InvalidPinFormat, PinBusy, WeakPin
+from engine.pins import KdfQueue, check_pin, hash_pin, validate_pin
 
 PEPPER = b"test-pepper-0123456789"
 FAST = 10  # scrypt cost (log2 N) small enough for unit tests
@@ -155,3 +157,63 @@ def test_a_malformed_stored_hash_fails_the_check_instead_of_raising(stored: str)
     except Exception as exc:
         pytest.fail(f"check_pin raised {type(exc).__name__}: {exc} for malformed stored hash {stored!r}")
     assert result is False, f"malformed stored hash {stored!r} must not verify"
+
+
+# --- the KDF queue's wait bound ------------------------------------------------------------
+
+
+async def _learn_kdf_time(queue: KdfQueue, seconds: float) -> None:
+    """Run one stand-in KDF that takes at least ``seconds``: the queue learns its time from it."""
+    await queue.run(lambda: time.sleep(seconds))
+
+
+async def test_a_check_that_would_wait_past_its_budget_is_refused_without_taking_a_place() -> None:
+    queue = KdfQueue(workers=1)
+    await _learn_kdf_time(queue, 0.2)
+    with contextlib.ExitStack() as ahead:
+        for _ in range(10):  # ten checks ahead on one thread: at least 2 s of waiting
+            ahead.enter_context(queue.admit(None))
+        with pytest.raises(PinBusy) as refused, queue.admit(1.0):
+            pytest.fail("admitted although ten checks of 0.2 s are ahead of it on one thread")
+        assert refused.value.code == "pin_busy"
+        assert refused.value.params["wait_ms"] >= 2000
+        assert queue.pending == 10, "a refused check holds no place in the queue"
+        with queue.admit(None):  # no budget: always admitted
+            assert queue.pending == 11
+    assert queue.pending == 0
+    with queue.admit(1.0):  # the queue drained: admitted again
+        assert queue.pending == 1
+
+
+async def test_a_check_within_its_budget_is_admitted() -> None:
+    queue = KdfQueue(workers=2)
+    await _learn_kdf_time(queue, 0.1)
+    with contextlib.ExitStack() as ahead:
+        for _ in range(2):  # two ahead, two threads: they start at once
+            ahead.enter_context(queue.admit(None))
+        with queue.admit(5.0):
+            assert queue.pending == 3
+
+
+async def test_before_any_kdf_has_run_nothing_is_refused() -> None:
+    queue = KdfQueue(workers=1)
+    with contextlib.ExitStack() as ahead:
+        for _ in range(100):
+            ahead.enter_context(queue.admit(None))
+        with queue.admit(0.001):  # no time learnt yet: no grounds to refuse
+            assert queue.pending == 101
+
+
+async def test_a_failing_check_gives_its_place_back() -> None:
+    queue = KdfQueue(workers=1)
+    with pytest.raises(ValueError, match="store failed"), queue.admit(1.0):
+        raise ValueError("the store failed while claiming the attempt")
+    assert queue.pending == 0
+
+
+async def test_hash_and_check_run_on_the_queue_and_agree() -> None:
+    queue = KdfQueue(workers=1)
+    stored = await queue.hash("2580", pepper=PEPPER, log2_n=FAST, max_wait_s=1.0)
+    assert await queue.check("2580", stored, pepper=PEPPER, max_wait_s=1.0)
+    assert not await queue.check("2581", stored, pepper=PEPPER, max_wait_s=1.0)
+    assert queue.pending == 0

@@ -106,6 +106,7 @@ def test_engine_config_carries_the_values_through() -> None:
         {
             "PIN_PEPPER": SECRET,
             "PIN_KDF_LOG2_N": "11",
+            "PIN_MAX_WAIT_MS": "2500",
             "PIN_MAX_FAILURES": "5",
             "PIN_LOCK_MINUTES": "15",
             "STARTING_CREDIT": "7.50",
@@ -120,6 +121,7 @@ def test_engine_config_carries_the_values_through() -> None:
     assert settings.engine_config() == EngineConfig(
         pin_pepper=SECRET.encode(),
         pin_kdf_log2_n=11,
+        pin_max_wait_ms=2500,
         pin_max_failures=5,
         pin_lock_seconds=15 * 60,
         starting_credit_ngwee=750,
@@ -143,3 +145,9 @@ def test_settings_cannot_be_changed_after_start_up() -> None:
     settings = Settings.from_env({})
     with pytest.raises(ValueError, match="frozen"):
         settings.port = 9000  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("wait_ms", ["0", "99", "8001", "soon"])
+def test_a_pin_wait_budget_outside_the_gateways_deadline_is_refused_naming_the_variable(wait_ms: str) -> None:
+    with pytest.raises(ValueError, match="PIN_MAX_WAIT_MS"):
+        Settings.from_env({"PIN_MAX_WAIT_MS": wait_ms})

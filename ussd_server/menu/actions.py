@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from engine.errors import EnerlectraError, PinLocked, WrongPin
+from engine.errors import EnerlectraError, PinBusy, PinLocked, WrongPin
 from engine.ledger.model import Ledger, TransferCode
 from engine.model import User
-from engine.pins import check_pin_async
 from engine.units import format_energy, format_money
 from ussd_server.menu.context import Hop
 from ussd_server.menu.registry import Item, Outcome, Registry
@@ -49,7 +48,7 @@ async def _verified(hop: Hop) -> User | Outcome:
     user = await _need_user(hop)
     try:
         return await hop.platform.users.verify_pin(user, hop.pin or "")
-    except WrongPin as exc:
+    except (WrongPin, PinBusy) as exc:
         return _failure(exc)
     except PinLocked:
         return Outcome(route="pin_locked", values={"minutes": hop.settings.pin_lock_minutes}, keep=False)
@@ -103,7 +102,10 @@ async def resume_discard(hop: Hop) -> Outcome:
 async def register(hop: Hop) -> Outcome:
     values = hop.session.values
     pin_hash = str(values.get("pin_hash", ""))
-    matches = await check_pin_async(hop.pin or "", pin_hash, pepper=hop.platform.config.pin_pepper)
+    try:
+        matches = await hop.platform.users.pin_matches(hop.pin or "", pin_hash)
+    except PinBusy as exc:
+        return _failure(exc)  # the chosen PIN's hash stays: they only need to type it again
     values.pop("pin_hash", None)
     if not matches:
         return Outcome(route="pin_mismatch")
@@ -417,10 +419,15 @@ async def check_current_pin(hop: Hop) -> Outcome:
 @registry.action("change_pin")
 async def change_pin(hop: Hop) -> Outcome:
     values = hop.session.values
-    pin_hash = str(values.pop("pin_hash", ""))
+    pin_hash = str(values.get("pin_hash", ""))
     if not values.get("pin_ok"):
+        values.pop("pin_hash", None)
         return Outcome(route="pin_mismatch")
-    matches = await check_pin_async(hop.pin or "", pin_hash, pepper=hop.platform.config.pin_pepper)
+    try:
+        matches = await hop.platform.users.pin_matches(hop.pin or "", pin_hash)
+    except PinBusy as exc:
+        return _failure(exc)  # the new PIN's hash stays: they only need to type it again
+    values.pop("pin_hash", None)
     if not matches:
         return Outcome(route="pin_mismatch")
     await hop.platform.users.replace_pin(await _need_user(hop), pin_hash)

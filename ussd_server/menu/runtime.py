@@ -66,7 +66,7 @@ class MenuRuntime:
         try:
             trigger = await self._accept(hop, screen, raw)
         except Invalid as invalid:
-            s.invalid += 1
+            s.invalid += invalid.counts
             if s.invalid >= MAX_INVALID:
                 s.ended = True
                 return Reply(hop.text("err.too_many_invalid"), end=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from engine.errors import AmountTooLarge, EnerlectraError, InvalidAmount, TooManyDecimals, WeakPin
-from engine.pins import hash_pin_async, validate_pin
+from engine.errors import AmountTooLarge, EnerlectraError, InvalidAmount, PinBusy, TooManyDecimals, WeakPin
+from engine.pins import validate_pin
 from engine.units import parse_energy, parse_money, parse_price
 from engine.users import clean_name
 from ussd_server.menu.context import Hop
@@ -19,9 +19,10 @@ Value = str | int
 class Invalid(Exception):
     """Typed input that a screen refuses; ``key`` is the one-line reason's catalog key."""
 
-    def __init__(self, key: str, **params: Any) -> None:
+    def __init__(self, key: str, *, counts: bool = True, **params: Any) -> None:
         super().__init__(key)
         self.key = key
+        self.counts = counts  # False when the fault is ours (busy): it must not end their session
         self.params = params
 
 
@@ -88,8 +89,10 @@ async def _new_pin(raw: str, spec: Validator, hop: Hop) -> Value:
         raise Invalid("err.weak_pin") from None
     except EnerlectraError:
         raise Invalid("err.pin_format") from None
-    config = hop.platform.config
-    return await hash_pin_async(raw, pepper=config.pin_pepper, log2_n=config.pin_kdf_log2_n)
+    try:
+        return await hop.platform.users.hash_new_pin(raw)
+    except PinBusy:
+        raise Invalid("err.pin_busy", counts=False) from None
 
 
 async def _trade_price(raw: str, spec: Validator, hop: Hop) -> Value:
