@@ -170,8 +170,14 @@ class _Phase:
                     self.fail("client_error", f"{type(exc).__name__}: {exc}")
                     return
                 done = time.perf_counter()
-                if not (step.busy and status == 200 and body.startswith(step.busy)) or retry == BUSY_RETRIES:
+                if not (step.busy and status == 200 and body.startswith(step.busy)):
                     break
+                if retry == BUSY_RETRIES:
+                    # They give up and go back to the main menu, which a later dial does not offer to resume.
+                    self.fail("pin_busy_gave_up", f"{journey.name} {text!r}: {body}")
+                    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                        await self.post(session_id, journey.phone, f"{text}*00")
+                    return
                 if self.begin <= done <= self.end:
                     self.result.busy_replies += 1
                 # The gateway appends the input typed again to the cumulative text.

@@ -12,8 +12,8 @@ class EngineConfig:
     # scrypt cost as log2(N); 14 is ~16 MiB and tens of milliseconds per check.
     pin_kdf_log2_n: int = 14
     # Longest a PIN check may expect to queue for a KDF thread before it is
-    # refused as busy (None: no bound). The gateway drops a hop after ~10 s.
-    pin_max_wait_ms: int | None = 5000
+    # refused as busy (None: no bound). The gateway drops a hop after ~10-15 s.
+    pin_max_wait_ms: int | None = 8000
     pin_max_failures: int = 3
     pin_lock_seconds: int = 30 * 60
     starting_credit_ngwee: int = 500  # K5.00 from the promotions account

@@ -96,6 +96,7 @@ class KdfQueue:
         self._pool: ThreadPoolExecutor | None = None
         self._pending = 0  # admitted checks not finished yet (queued, running, or about to be)
         self._kdf_s: float | None = None  # running estimate of one KDF on one thread
+        self.shed = 0  # checks refused as busy since start (for operators: /health)
 
     @property
     def pending(self) -> int:
@@ -111,6 +112,7 @@ class KdfQueue:
     def admit(self, max_wait_s: float | None) -> Iterator[None]:
         """Hold a place in the queue, or raise :class:`PinBusy` (``None``: no bound)."""
         if max_wait_s is not None and self.expected_wait_s() > max_wait_s:
+            self.shed += 1
             raise PinBusy("PIN checks are queued past their wait budget", wait_ms=int(self.expected_wait_s() * 1000))
         self._pending += 1
         try:

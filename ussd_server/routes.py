@@ -98,7 +98,11 @@ async def health(request: web.Request) -> web.Response:
     except Exception as exc:
         checks["sessions"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    body = {"status": "ok" if ok else "degraded", "backend": request.app[PLATFORM].store.backend, **checks}
+    platform = request.app[PLATFORM]
+    kdf = platform.users.kdf
+    # Load, not health: a deep PIN queue sheds checks by design and does not make the service degraded.
+    pin_queue = {"pending": kdf.pending, "expected_wait_ms": round(kdf.expected_wait_s() * 1000), "shed": kdf.shed}
+    body = {"status": "ok" if ok else "degraded", "backend": platform.store.backend, **checks, "pin_queue": pin_queue}
     return web.json_response(body, status=200 if ok else 503)
 
 

@@ -40,8 +40,8 @@ class Settings(BaseModel):
     pin_pepper: str = Field(default=DEV_PEPPER, repr=False, min_length=16)
     pin_kdf_log2_n: int = Field(default=14, ge=10, le=20)
     # A PIN check expected to queue longer than this is answered "busy, enter your PIN again"
-    # at once (no try used), well inside the gateway's ~10 s deadline for a reply.
-    pin_max_wait_ms: int = Field(default=5000, ge=100, le=8000)
+    # at once (no try used): the reply must leave before the gateway's ~10-15 s deadline.
+    pin_max_wait_ms: int = Field(default=8000, ge=100, le=9000)
     pin_max_failures: int = Field(default=3, ge=1, le=10)
     pin_lock_minutes: int = Field(default=30, ge=1)
     starting_credit_ngwee: int = Field(default=500, ge=0)

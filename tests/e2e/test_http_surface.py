@@ -79,7 +79,10 @@ async def test_health_is_200_json(world: World, backend: str) -> None:
     async with world.client.get("/health") as response:
         assert response.status == 200
         assert response.content_type == "application/json"
-        assert await response.json() == {"status": "ok", "backend": backend, "database": "ok", "sessions": "ok"}
+        body = await response.json()
+    queue = body.pop("pin_queue")
+    assert body == {"status": "ok", "backend": backend, "database": "ok", "sessions": "ok"}
+    assert (queue["pending"], queue["expected_wait_ms"]) == (0, 0), "no PIN check is queued on an idle server"
 
 
 async def test_events_accept_an_end_of_session_notification(world: World) -> None:

@@ -62,6 +62,9 @@ async def test_a_busy_pin_check_keeps_the_screen_and_every_try(world: World, lan
     assert lines(reply)[0] == world.t(language, "err.pin_busy"), reply
     assert without_say(reply) == lines(pin_screen), "the same PIN screen, asked again"
     assert (await world.user(user.phone)).pin_failures == 0, "a busy answer uses no try"
+    async with world.client.get("/health") as response:
+        health = await response.json()
+    assert (response.status, health["pin_queue"]["shed"]) == (200, 1), "operators see the shed check; still healthy"
 
     reply = await phone.send(WRONG_PIN)
     assert lines(reply)[0] == world.t(language, "err.wrong_pin", attempts_left=2), "all three tries were still there"
