@@ -144,6 +144,13 @@ def _timed(fn: Callable[[], _T]) -> tuple[_T, float]:
     return result, time.perf_counter() - started
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's core count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 2
+
+
 # One per process by default: its threads stand for the machine's cores,
 # whichever platform asks.
-kdf_queue = KdfQueue(workers=(os.cpu_count() or 2) - 1)
+kdf_queue = KdfQueue(workers=usable_cores() - 1)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import time
 
 import pytest
 
 from engine.errors import InvalidPinFormat, PinBusy, WeakPin
-from engine.pins import KdfQueue, check_pin, hash_pin, validate_pin
+from engine.pins import KdfQueue, check_pin, hash_pin, kdf_queue, usable_cores, validate_pin
 
 PEPPER = b"test-pepper-0123456789"
 FAST = 10  # scrypt cost (log2 N) small enough for unit tests
@@ -217,3 +218,9 @@ async def test_hash_and_check_run_on_the_queue_and_agree() -> None:
     assert await queue.check("2580", stored, pepper=PEPPER, max_wait_s=1.0)
     assert not await queue.check("2581", stored, pepper=PEPPER, max_wait_s=1.0)
     assert queue.pending == 0
+
+
+def test_the_kdf_threads_follow_the_cores_this_process_may_use() -> None:
+    # In a container the host's core count overstates what the process may use.
+    assert 1 <= usable_cores() <= (os.cpu_count() or 1)
+    assert kdf_queue.workers == max(1, usable_cores() - 1), "one core is always left for the event loop"
