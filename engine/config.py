@@ -14,6 +14,9 @@ class EngineConfig:
     # Longest a PIN check may expect to queue for a KDF thread before it is
     # refused as busy (None: no bound). The gateway drops a hop after ~10-15 s.
     pin_max_wait_ms: int | None = 8000
+    # The same for a caller whose previous PIN was refused as busy: under a
+    # sustained burst, callers who try again are served before newcomers.
+    pin_retry_max_wait_ms: int | None = 9000
     pin_max_failures: int = 3
     pin_lock_seconds: int = 30 * 60
     starting_credit_ngwee: int = 500  # K5.00 from the promotions account

@@ -45,26 +45,27 @@ class UserService:
         self._clock = clock
         self.kdf = kdf  # where every PIN hash and check runs (public: a drill may give it its own)
 
-    @property
-    def _pin_wait_s(self) -> float | None:
-        wait_ms = self._config.pin_max_wait_ms
+    def _pin_wait_s(self, retry: bool) -> float | None:
+        wait_ms = self._config.pin_retry_max_wait_ms if retry else self._config.pin_max_wait_ms
         return None if wait_ms is None else wait_ms / 1000
 
-    async def hash_new_pin(self, pin: str) -> str:
+    async def hash_new_pin(self, pin: str, *, retry: bool = False) -> str:
         """Check a PIN someone is choosing and return its salted hash (slow: runs off the loop).
 
-        Raises :class:`PinBusy` when the KDF queue is too deep to answer in time.
+        Raises :class:`PinBusy` when the KDF queue is too deep to answer in time;
+        ``retry`` (their last PIN got that answer) allows the longer wait.
         """
         validate_pin(pin)
-        cost = self._config.pin_kdf_log2_n
-        return await self.kdf.hash(pin, pepper=self._config.pin_pepper, log2_n=cost, max_wait_s=self._pin_wait_s)
+        cost, wait_s = self._config.pin_kdf_log2_n, self._pin_wait_s(retry)
+        return await self.kdf.hash(pin, pepper=self._config.pin_pepper, log2_n=cost, max_wait_s=wait_s)
 
-    async def pin_matches(self, pin: str, pin_hash: str) -> bool:
+    async def pin_matches(self, pin: str, pin_hash: str, *, retry: bool = False) -> bool:
         """Whether ``pin`` is the one hashed in ``pin_hash`` (a PIN typed twice); counts no attempt.
 
         Raises :class:`PinBusy` like :meth:`hash_new_pin`.
         """
-        return await self.kdf.check(pin, pin_hash, pepper=self._config.pin_pepper, max_wait_s=self._pin_wait_s)
+        wait_s = self._pin_wait_s(retry)
+        return await self.kdf.check(pin, pin_hash, pepper=self._config.pin_pepper, max_wait_s=wait_s)
 
     async def register(
         self, *, phone: str, name: str, language: Language | str, pin: str | None = None, pin_hash: str | None = None
@@ -115,16 +116,17 @@ class UserService:
             raise UserNotFound("no user with that phone number")
         return user
 
-    async def verify_pin(self, user: User, pin: str) -> User:
+    async def verify_pin(self, user: User, pin: str, *, retry: bool = False) -> User:
         """Check a PIN; wrong ones count in the database and lock money actions when too many.
 
         Raises :class:`PinLocked` while locked, :class:`WrongPin` (with
         ``attempts_left``) for a wrong PIN, and :class:`PinBusy`, with no
-        attempt counted, when the KDF queue is too deep to answer in time.
+        attempt counted, when the KDF queue is too deep to answer in time
+        (``retry``: their last PIN got that answer, so they may wait longer).
         """
         # A place in the KDF queue comes first: a caller refused as busy has
         # used none of their tries.
-        with self.kdf.admit(self._pin_wait_s):
+        with self.kdf.admit(self._pin_wait_s(retry)):
             now = self._clock.now_us()
             lock_until = now + self._config.pin_lock_seconds * MICROS_PER_SECOND
             # Count the attempt before checking it: concurrent guesses from many

@@ -42,6 +42,8 @@ class Settings(BaseModel):
     # A PIN check expected to queue longer than this is answered "busy, enter your PIN again"
     # at once (no try used): the reply must leave before the gateway's ~10-15 s deadline.
     pin_max_wait_ms: int = Field(default=8000, ge=100, le=9000)
+    # The same for someone whose last PIN got that answer: they are let in ahead of newcomers.
+    pin_retry_max_wait_ms: int = Field(default=9000, ge=100, le=9000)
     pin_max_failures: int = Field(default=3, ge=1, le=10)
     pin_lock_minutes: int = Field(default=30, ge=1)
     starting_credit_ngwee: int = Field(default=500, ge=0)
@@ -79,6 +81,8 @@ class Settings(BaseModel):
             raise ValueError("PIN_PEPPER must be set to a secret of at least 16 characters in production")
         if self.env == "production" and not self.gateway_secret:
             raise ValueError("GATEWAY_SECRET must be set in production: the USSD and SMS callbacks need it")
+        if self.pin_retry_max_wait_ms < self.pin_max_wait_ms:
+            raise ValueError("PIN_RETRY_MAX_WAIT_MS must be at least PIN_MAX_WAIT_MS: a retry waits no less")
         if self.sms_backend == "africastalking" and not self.at_api_key:
             raise ValueError("SMS_BACKEND=africastalking needs AT_API_KEY")
         return self
@@ -97,6 +101,7 @@ class Settings(BaseModel):
             pin_pepper=self.pin_pepper.encode(),
             pin_kdf_log2_n=self.pin_kdf_log2_n,
             pin_max_wait_ms=self.pin_max_wait_ms,
+            pin_retry_max_wait_ms=self.pin_retry_max_wait_ms,
             pin_max_failures=self.pin_max_failures,
             pin_lock_seconds=self.pin_lock_minutes * 60,
             starting_credit_ngwee=self.starting_credit_ngwee,
@@ -126,6 +131,7 @@ class Settings(BaseModel):
             "PIN_PEPPER": "pin_pepper",
             "PIN_KDF_LOG2_N": "pin_kdf_log2_n",
             "PIN_MAX_WAIT_MS": "pin_max_wait_ms",
+            "PIN_RETRY_MAX_WAIT_MS": "pin_retry_max_wait_ms",
             "PIN_MAX_FAILURES": "pin_max_failures",
             "PIN_LOCK_MINUTES": "pin_lock_minutes",
             "TRADE_FEE_BPS": "trade_fee_bps",

@@ -107,6 +107,7 @@ def test_engine_config_carries_the_values_through() -> None:
             "PIN_PEPPER": SECRET,
             "PIN_KDF_LOG2_N": "11",
             "PIN_MAX_WAIT_MS": "2500",
+            "PIN_RETRY_MAX_WAIT_MS": "4000",
             "PIN_MAX_FAILURES": "5",
             "PIN_LOCK_MINUTES": "15",
             "STARTING_CREDIT": "7.50",
@@ -122,6 +123,7 @@ def test_engine_config_carries_the_values_through() -> None:
         pin_pepper=SECRET.encode(),
         pin_kdf_log2_n=11,
         pin_max_wait_ms=2500,
+        pin_retry_max_wait_ms=4000,
         pin_max_failures=5,
         pin_lock_seconds=15 * 60,
         starting_credit_ngwee=750,
@@ -151,3 +153,8 @@ def test_settings_cannot_be_changed_after_start_up() -> None:
 def test_a_pin_wait_budget_outside_the_gateways_deadline_is_refused_naming_the_variable(wait_ms: str) -> None:
     with pytest.raises(ValueError, match="PIN_MAX_WAIT_MS"):
         Settings.from_env({"PIN_MAX_WAIT_MS": wait_ms})
+
+
+def test_a_retry_wait_shorter_than_the_first_is_refused_naming_both_variables() -> None:
+    with pytest.raises(ValueError, match="PIN_RETRY_MAX_WAIT_MS must be at least PIN_MAX_WAIT_MS"):
+        Settings.from_env({"PIN_MAX_WAIT_MS": "5000", "PIN_RETRY_MAX_WAIT_MS": "4000"})

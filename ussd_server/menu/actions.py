@@ -47,7 +47,8 @@ async def _verified(hop: Hop) -> User | Outcome:
     """The user, if the PIN typed this hop is right; else the outcome to route on."""
     user = await _need_user(hop)
     try:
-        return await hop.platform.users.verify_pin(user, hop.pin or "")
+        pin = hop.pin or ""
+        return await hop.pin_check(lambda retry: hop.platform.users.verify_pin(user, pin, retry=retry))
     except (WrongPin, PinBusy) as exc:
         return _failure(exc)
     except PinLocked:
@@ -102,8 +103,9 @@ async def resume_discard(hop: Hop) -> Outcome:
 async def register(hop: Hop) -> Outcome:
     values = hop.session.values
     pin_hash = str(values.get("pin_hash", ""))
+    pin = hop.pin or ""
     try:
-        matches = await hop.platform.users.pin_matches(hop.pin or "", pin_hash)
+        matches = await hop.pin_check(lambda retry: hop.platform.users.pin_matches(pin, pin_hash, retry=retry))
     except PinBusy as exc:
         return _failure(exc)  # the chosen PIN's hash stays: they only need to type it again
     values.pop("pin_hash", None)
@@ -423,8 +425,9 @@ async def change_pin(hop: Hop) -> Outcome:
     if not values.get("pin_ok"):
         values.pop("pin_hash", None)
         return Outcome(route="pin_mismatch")
+    pin = hop.pin or ""
     try:
-        matches = await hop.platform.users.pin_matches(hop.pin or "", pin_hash)
+        matches = await hop.pin_check(lambda retry: hop.platform.users.pin_matches(pin, pin_hash, retry=retry))
     except PinBusy as exc:
         return _failure(exc)  # the new PIN's hash stays: they only need to type it again
     values.pop("pin_hash", None)

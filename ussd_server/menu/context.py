@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from engine.errors import PinBusy
 from engine.model import User
 from engine.platform import Platform
 from ussd_server.i18n import Catalogs
 from ussd_server.sessions.model import Session
 from ussd_server.settings import Settings
+
+_T = TypeVar("_T")
+# Session value: the last PIN typed in this session was answered "busy" (its next one may wait longer).
+PIN_BUSY = "pin_busy"
 
 
 @dataclass
@@ -34,6 +40,20 @@ class Hop:
 
     def forget_user(self) -> None:
         self._user_loaded = False
+
+    async def pin_check(self, check: Callable[[bool], Awaitable[_T]]) -> _T:
+        """Run a slow PIN check, told whether the caller's last PIN was answered busy; remember if this one is."""
+        busy = False
+        try:
+            return await check(bool(self.session.values.get(PIN_BUSY)))
+        except PinBusy:
+            busy = True
+            raise
+        finally:
+            if busy:
+                self.session.values[PIN_BUSY] = 1
+            else:
+                self.session.values.pop(PIN_BUSY, None)
 
     def values(self) -> dict[str, Any]:
         return {**self.session.values, **self.shown}

@@ -90,7 +90,7 @@ async def _new_pin(raw: str, spec: Validator, hop: Hop) -> Value:
     except EnerlectraError:
         raise Invalid("err.pin_format") from None
     try:
-        return await hop.platform.users.hash_new_pin(raw)
+        return await hop.pin_check(lambda retry: hop.platform.users.hash_new_pin(raw, retry=retry))
     except PinBusy:
         raise Invalid("err.pin_busy", counts=False) from None
 
