@@ -66,7 +66,8 @@ class MenuRuntime:
         try:
             trigger = await self._accept(hop, screen, raw)
         except Invalid as invalid:
-            s.invalid += invalid.counts
+            if invalid.counts:
+                s.invalid += 1
             if s.invalid >= MAX_INVALID:
                 s.ended = True
                 return Reply(hop.text("err.too_many_invalid"), end=True)
