@@ -55,6 +55,22 @@ async def _verified(hop: Hop) -> User | Outcome:
         return Outcome(route="pin_locked", values={"minutes": hop.settings.pin_lock_minutes}, keep=False)
 
 
+async def _confirmed_pin_hash(hop: Hop) -> str | Outcome:
+    """The hash of the PIN being chosen, if the PIN typed this hop is the same; else the outcome to route on.
+
+    A busy answer keeps the hash in the session: they only need to type the PIN again.
+    """
+    values = hop.session.values
+    pin_hash = str(values.get("pin_hash", ""))
+    pin = hop.pin or ""
+    try:
+        matches = await hop.pin_check(lambda retry: hop.platform.users.pin_matches(pin, pin_hash, retry=retry))
+    except PinBusy as exc:
+        return _failure(exc)
+    values.pop("pin_hash", None)
+    return pin_hash if matches else Outcome(route="pin_mismatch")
+
+
 # --- conditions ------------------------------------------------------------------
 
 
@@ -102,15 +118,9 @@ async def resume_discard(hop: Hop) -> Outcome:
 @registry.action("register")
 async def register(hop: Hop) -> Outcome:
     values = hop.session.values
-    pin_hash = str(values.get("pin_hash", ""))
-    pin = hop.pin or ""
-    try:
-        matches = await hop.pin_check(lambda retry: hop.platform.users.pin_matches(pin, pin_hash, retry=retry))
-    except PinBusy as exc:
-        return _failure(exc)  # the chosen PIN's hash stays: they only need to type it again
-    values.pop("pin_hash", None)
-    if not matches:
-        return Outcome(route="pin_mismatch")
+    pin_hash = await _confirmed_pin_hash(hop)
+    if isinstance(pin_hash, Outcome):
+        return pin_hash
     try:
         user = await hop.platform.users.register(
             phone=hop.session.phone,
@@ -421,18 +431,12 @@ async def check_current_pin(hop: Hop) -> Outcome:
 @registry.action("change_pin")
 async def change_pin(hop: Hop) -> Outcome:
     values = hop.session.values
-    pin_hash = str(values.get("pin_hash", ""))
     if not values.get("pin_ok"):
         values.pop("pin_hash", None)
         return Outcome(route="pin_mismatch")
-    pin = hop.pin or ""
-    try:
-        matches = await hop.pin_check(lambda retry: hop.platform.users.pin_matches(pin, pin_hash, retry=retry))
-    except PinBusy as exc:
-        return _failure(exc)  # the new PIN's hash stays: they only need to type it again
-    values.pop("pin_hash", None)
-    if not matches:
-        return Outcome(route="pin_mismatch")
+    pin_hash = await _confirmed_pin_hash(hop)
+    if isinstance(pin_hash, Outcome):
+        return pin_hash
     await hop.platform.users.replace_pin(await _need_user(hop), pin_hash)
     values.pop("pin_ok", None)
     return Outcome()
