@@ -4,30 +4,60 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: install install-dev run sim test lint typecheck check services bench bench-ledger clean
+# Exact versions with the hash of every file (any platform), made from pyproject.toml by `make lock`:
+# the server's runtime, + the terminal phone (sim extra), + tests and tools (dev extra, which includes sim).
+LOCK_SERVER := requirements/server.lock
+LOCK_SIM    := requirements/sim.lock
+LOCK_DEV    := requirements/dev.lock
+UV_VERSION  := 0.13.9
+# LOCK_FLAGS=--upgrade moves every pin to the newest allowed release (by default existing pins are kept).
+UV_COMPILE   = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+               --custom-compile-command 'make lock' --quiet $(LOCK_FLAGS)
+
+.PHONY: install install-dev install-sim lock run sim test lint typecheck check services bench bench-ledger clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e .
+# Each stamp: the locked dependencies (pip refuses any file whose hash is not in the lock), then the
+# project itself without touching them. A changed lock or pyproject.toml reinstalls.
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(LOCK_SERVER)
+	$(BIN)/pip install -q --require-hashes -r $(LOCK_SERVER)
+	$(BIN)/pip install -q --no-deps -e .
 	@touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[dev]'
+$(VENV)/.installed-sim: $(BIN)/python pyproject.toml $(LOCK_SIM)
+	$(BIN)/pip install -q --require-hashes -r $(LOCK_SIM)
+	$(BIN)/pip install -q --no-deps -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml $(LOCK_DEV)
+	$(BIN)/pip install -q --require-hashes -r $(LOCK_DEV)
+	$(BIN)/pip install -q --no-deps -e .
 	@touch $@
 
 install: $(VENV)/.installed
 
+install-sim: $(VENV)/.installed-sim
+
 install-dev: $(VENV)/.installed-dev
+
+# Re-resolve the locks from pyproject.toml (with uv, installed into .venv here). sim and dev are
+# constrained to the pins below them, so installing one lock after another never changes a version.
+lock: $(BIN)/python
+	$(BIN)/pip install -q 'uv==$(UV_VERSION)'
+	@mkdir -p requirements
+	$(UV_COMPILE) -o $(LOCK_SERVER)
+	$(UV_COMPILE) --extra sim -c $(LOCK_SERVER) -o $(LOCK_SIM)
+	$(UV_COMPILE) --extra dev -c $(LOCK_SIM) -o $(LOCK_DEV)
 
 run: install
 	$(BIN)/enerlectra db migrate
 	PORT=$(PORT) $(BIN)/enerlectra serve
 
-sim: install
+sim: install-sim
 	$(BIN)/python -m simulator
 
 services: install-dev

@@ -23,7 +23,7 @@ import msgpack
 from aiohttp import web
 from redis.asyncio import ConnectionPool, Redis
 
-from ussd_server.sessions.model import Session, text_digest
+from ussd_server.sessions.model import Session, TextDigest
 
 POOL_SIZE = 256  # ours: REDIS_POOL_SIZE's default
 TTL_S = 180
@@ -40,7 +40,7 @@ def template_session() -> dict[str, Any]:
         state="sell.pin",
         values={"counterpart": "+260977123456", "counterpart_name": "Mwila Banda", "wh": 100, "price": 120},
         back=["home", "sell.phone", "sell.kwh", "sell.price"],
-        last_digest=text_digest("3*0977123456*0.1*1"),
+        last_digest=TextDigest(b"bench")("3*0977123456*0.1*1"),
         last_len=18,
         last_reply=reply,
         hops=5,

@@ -20,6 +20,7 @@ from bench.loadgen import Journey, Step
 from bench.population import BENCH_PIN, local
 from ussd_server.demo import CLUSTERS
 from ussd_server.i18n import FORMATTERS, Catalogs
+from ussd_server.settings import Settings
 
 MIX = {"dial": 20, "balance": 30, "statement": 20, "buy": 15, "send": 15}
 # The same looking journeys in the same proportions, without the PIN ones: the KDF's share shows as the difference.
@@ -27,9 +28,9 @@ NOPIN_MIX = {k: v for k, v in MIX.items() if k in ("dial", "balance", "statement
 # For scaling with users: a dial and a balance read the user and both wallets, which is what grows with them.
 LIGHT_MIX = {"dial": 50, "balance": 50}
 
-# The region list is sorted by name and so is each region's cluster list; the
-# first cluster of a region is always on the list's first page.
-REGIONS = sorted({c.region for c in CLUSTERS})
+# The region list follows the default REGION_ORDER (the demo's regions are all in it) and each
+# region's cluster list is sorted by name; the first cluster of a region is always on the first page.
+REGIONS = [r for r in Settings().region_order if any(c.region == r for c in CLUSTERS)]
 FIRST_CLUSTER = {r: min(c.name for c in CLUSTERS if c.region == r) for r in REGIONS}
 KWH, WH = "0.1", 100
 
@@ -82,18 +83,24 @@ def buy(region_index: int) -> list[Step]:
 
 
 def send(counterpart: str, *, gift: bool) -> list[Step]:
-    """Offer 0.1 kWh at the market price (``1``) or give it (``2``) to another user."""
+    """Offer 0.1 kWh at the market price (Sell energy, ``3``) or give it (Send energy, ``4``) to another user."""
     number = local(counterpart)
-    price, kind = ("2", "send") if gift else ("1", "sell")
+    if gift:
+        return [
+            *dial(),
+            Step("4", screen("send.phone")),
+            Step(f"4*{number}", screen("sell.kwh")),
+            Step(f"4*{number}*{KWH}", screen("send.confirm", wh=WH)),
+            Step(f"4*{number}*{KWH}*{BENCH_PIN}", screen("send.receipt", "END ", wh=WH), pin=True, busy=PIN_BUSY),
+        ]
+    price = "1.20"
     return [
         *dial(),
         Step("3", screen("sell.phone")),
         Step(f"3*{number}", screen("sell.kwh")),
         Step(f"3*{number}*{KWH}", screen("sell.price")),
-        Step(f"3*{number}*{KWH}*{price}", screen(f"{kind}.confirm", wh=WH)),
-        Step(
-            f"3*{number}*{KWH}*{price}*{BENCH_PIN}", screen(f"{kind}.receipt", "END ", wh=WH), pin=True, busy=PIN_BUSY
-        ),
+        Step(f"3*{number}*{KWH}*{price}", screen("sell.confirm", wh=WH)),
+        Step(f"3*{number}*{KWH}*{price}*{BENCH_PIN}", screen("sell.receipt", "END ", wh=WH), pin=True, busy=PIN_BUSY),
     ]
 
 

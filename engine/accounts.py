@@ -22,10 +22,13 @@ SYSTEM_ACCOUNTS = (
 )
 
 WALLET_FLAGS = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
+# An account's owner says whose it is: "user:<user id>" or "cluster:<cluster id>".
+USER_OWNER = "user:"
+CLUSTER_OWNER = "cluster:"
 
 
 def user_accounts(user: User) -> list[Account]:
-    owner = f"user:{user.id}"
+    owner = f"{USER_OWNER}{user.id}"
     return [
         Account(user.zmw_account_id, Ledger.ZMW, AccountKind.USER_WALLET, owner=owner, flags=WALLET_FLAGS),
         Account(user.kwh_account_id, Ledger.KWH, AccountKind.USER_WALLET, owner=owner, flags=WALLET_FLAGS),
@@ -33,7 +36,7 @@ def user_accounts(user: User) -> list[Account]:
 
 
 def cluster_accounts(cluster: Cluster) -> list[Account]:
-    owner = f"cluster:{cluster.id}"
+    owner = f"{CLUSTER_OWNER}{cluster.id}"
     return [
         # The pool holds the energy the cluster can still sell: it cannot go below zero,
         # which is what refuses a purchase larger than the available capacity.

@@ -8,6 +8,9 @@ grown for ten years stores ~60 kg CO2; a car emits ~0.40 kg CO2 per mile.
 A user's energy acquired is what entered their energy wallet (from clusters,
 trades or gifts) minus what they passed on to others, so energy is never
 counted twice; platform-wide it is the energy delivered out of cluster pools.
+Both count settled movement only (:meth:`engine.ports.LedgerReader.sum_transfers`):
+energy offered for sale counts when the buyer accepts, once; while it is
+reserved, and after a decline or an expiry, it is still the seller's.
 """
 
 from __future__ import annotations

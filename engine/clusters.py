@@ -198,7 +198,8 @@ class ClusterService:
             replayed = await apply_operation(tx, transfers, refusal)
             if not replayed:
                 accounts = await tx.lookup_accounts([user.kwh_account_id, user.zmw_account_id])
-                await tx.add_outbox(
+                await notifications.queue(
+                    tx,
                     [
                         notifications.sms(
                             operation,
@@ -212,7 +213,9 @@ class ClusterService:
                             balance_wh=accounts[user.kwh_account_id].available,
                             balance_ngwee=accounts[user.zmw_account_id].available,
                         )
-                    ]
+                    ],
+                    now_us=self._clock.now_us(),
+                    config=self._config,
                 )
             return PurchaseReceipt(reference, cluster.id, cluster.name, wh, cluster.price_ngwee_per_kwh, cost, replayed)
 

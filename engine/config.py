@@ -18,7 +18,18 @@ class EngineConfig:
     # sustained burst, callers who try again are served before newcomers.
     pin_retry_max_wait_ms: int | None = 9000
     pin_max_failures: int = 3
-    pin_lock_seconds: int = 30 * 60
+    # How long each successive lock lasts; after the last stage, locked until an operator resets the PIN.
+    pin_lock_stages_s: tuple[int, ...] = (30 * 60, 24 * 3600)
+    # After an operator PIN reset nothing may leave the wallet for this long (a SIM-swap pattern).
+    reset_hold_s: int = 24 * 3600
+    # Daily caps per user (a day in local time): gifts, sale offers, lookups of another number.
+    gifts_per_day: int = 10
+    offers_per_day: int = 10
+    lookups_per_day: int = 20
+    min_transfer_wh: int = 100  # the smallest gift or offer (0.1 kWh)
+    max_open_offers_per_pair: int = 3  # open offers from one seller to one buyer
+    sms_daily_cap: int = 10  # non-security SMS per recipient a day; the rest fold into one summary
+    local_utc_offset_s: int = 2 * 3600  # Zambia: CAT, UTC+2, no daylight saving
     starting_credit_ngwee: int = 500  # K5.00 from the promotions account
     platform_price_ngwee_per_kwh: int = 120  # the spec's K1.20 per kWh
     trade_fee_bps: int = 0  # platform fee on P2P trades, paid by the buyer

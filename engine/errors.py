@@ -178,7 +178,45 @@ class WrongPin(Refused):
 
 
 class PinLocked(Refused):
+    """Too many wrong PINs: ``until_us`` says when it lifts (``until_reset``: only an operator can lift it)."""
+
     code = "pin_locked"
+
+
+class PinNotVerified(Refused):
+    """A change that needs a freshly checked PIN came without one (or with a stale or foreign proof)."""
+
+    code = "pin_not_verified"
+
+
+class PinChangeRequired(Refused):
+    """The PIN is a one-time PIN from an operator reset: choose a new one first."""
+
+    code = "pin_change_required"
+
+
+class OutflowHeld(Refused):
+    """Nothing may leave this wallet yet (``until_us``): the PIN was reset by an operator recently."""
+
+    code = "outflow_held"
+
+
+class DailyLimitReached(Refused):
+    """A per-user daily cap (``kind``: gifts, offers, lookups) is used up until ``until_us``."""
+
+    code = "daily_limit"
+
+
+class BelowMinimum(Refused):
+    """Smaller than the smallest gift or offer (``min_wh``)."""
+
+    code = "below_minimum"
+
+
+class TooManyOpenOffers(Refused):
+    """This seller already has as many open offers to this buyer as allowed (``max``)."""
+
+    code = "too_many_open_offers"
 
 
 class LedgerRejected(Refused):

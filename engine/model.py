@@ -12,6 +12,11 @@ class Language(enum.StrEnum):
     BEMBA = "bem"
 
 
+# pin_locked_until for a PIN locked until an operator resets it (far beyond any real date,
+# well inside a 64-bit column).
+LOCKED_UNTIL_RESET = 2**62
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: int
@@ -19,9 +24,28 @@ class User:
     name: str
     language: Language
     pin_hash: str = field(repr=False)
-    pin_failures: int = 0
-    pin_locked_until: int = 0  # microseconds since the epoch; 0 = not locked
+    pin_failures: int = 0  # wrong PINs since the last right one or the last lock
+    pin_locked_until: int = 0  # microseconds since the epoch; 0 = not locked; LOCKED_UNTIL_RESET
     created_at: int = 0
+    pin_failures_total: int = 0  # every wrong PIN ever (for operators)
+    pin_lock_stage: int = 0  # locks since the last right PIN or reset: each lasts longer
+    pin_must_change: bool = False  # the PIN is a one-time PIN from an operator reset
+    hold_until: int = 0  # nothing leaves the wallet before this (after an operator reset)
+
+    @property
+    def short_name(self) -> str:
+        """First name and last initial (``Chipo P.``): what another user may see."""
+        parts = self.name.split()
+        if len(parts) < 2:
+            return parts[0] if parts else ""
+        return f"{parts[0]} {parts[-1][0]}."
+
+    def locked_at(self, now_us: int) -> bool:
+        return self.pin_locked_until > now_us
+
+    @property
+    def locked_until_reset(self) -> bool:
+        return self.pin_locked_until >= LOCKED_UNTIL_RESET
 
     @property
     def zmw_account_id(self) -> str:
@@ -98,6 +122,8 @@ class OutboxStatus(enum.StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     DEAD = "dead"
+    # Over the recipient's daily SMS cap: kept for audit, never sent (their daily summary stands for it).
+    FOLDED = "folded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +139,7 @@ class OutboxMessage:
     language: Language
     template: str
     params: dict[str, str | int]
-    created_at: int = 0
+    created_at: int = 0  # microseconds; 0 lets the store stamp its own clock
 
 
 @dataclass(frozen=True, slots=True)

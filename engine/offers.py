@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine import notifications
+from engine import daily_caps, notifications
 from engine.clock import MICROS_PER_SECOND, Clock
 from engine.config import EngineConfig
 from engine.errors import (
@@ -21,6 +21,7 @@ from engine.errors import (
     OfferClosed,
     OfferExpired,
     OfferNotFound,
+    TooManyOpenOffers,
     UserNotFound,
 )
 from engine.ledger.model import CreateTransferResult, Ledger, Transfer, TransferCode, TransferFlags
@@ -36,6 +37,7 @@ from engine.trading import (
     payment_transfers,
     trading_parties,
 )
+from engine.users import check_outflow
 
 R = CreateTransferResult
 
@@ -43,7 +45,7 @@ R = CreateTransferResult
 @dataclass(frozen=True, slots=True)
 class OfferView:
     offer: Offer
-    seller_name: str
+    seller_name: str  # first name and last initial (User.short_name)
     seller_phone: str
 
 
@@ -73,6 +75,8 @@ class OfferService:
 
         async def work(tx: Transaction) -> Offer:
             seller_now, buyer = await trading_parties(tx, seller, buyer_phone)
+            now = self._clock.now_us()
+            check_outflow(seller_now, now, self._config.local_utc_offset_s)
             reserve = Transfer(
                 id=f"{operation}:energy",
                 debit_account_id=seller_now.kwh_account_id,
@@ -92,7 +96,12 @@ class OfferService:
                 existing = await tx.offer_by_id(operation)
                 if existing is not None:
                     return existing
-            now = self._clock.now_us()
+            # Caps are checked once the reservation applied (a replay above uses none); raising rolls it back.
+            most = self._config.max_open_offers_per_pair
+            if await tx.count_open_offers(seller_now.id, buyer.id, now_us=now) >= most:
+                raise TooManyOpenOffers("too many open offers to this buyer", max=most)
+            limit, offset = self._config.offers_per_day, self._config.local_utc_offset_s
+            await daily_caps.use(tx, seller_now.id, daily_caps.Cap.OFFERS, limit, now_us=now, offset_s=offset)
             offer = Offer(
                 id=operation,
                 reference=reference,
@@ -107,7 +116,8 @@ class OfferService:
                 expires_at=now + self._config.offer_ttl_s * MICROS_PER_SECOND,
             )
             await tx.insert_offer(offer)
-            await tx.add_outbox(
+            await notifications.queue(
+                tx,
                 [
                     notifications.sms(
                         operation,
@@ -115,13 +125,15 @@ class OfferService:
                         buyer,
                         notifications.OFFER_RECEIVED,
                         counterpart=seller_now.phone,
-                        name=seller_now.name,
+                        name=seller_now.short_name,
                         wh=quote.wh,
                         ngwee=quote.buyer_pays,
                         ref=reference,
                         hours=self._config.offer_ttl_s // 3600,
                     )
-                ]
+                ],
+                now_us=now,
+                config=self._config,
             )
             return offer
 
@@ -133,7 +145,7 @@ class OfferService:
         for offer in offers:
             seller = await self._store.user_by_id(offer.seller_id)
             if seller is not None:
-                views.append(OfferView(offer, seller.name, seller.phone))
+                views.append(OfferView(offer, seller.short_name, seller.phone))
         return views
 
     async def _mine(self, tx: Transaction, buyer: User, offer_id: str) -> Offer:
@@ -155,6 +167,8 @@ class OfferService:
             payer = await tx.user_by_id(buyer.id)
             if seller is None or payer is None:
                 raise UserNotFound("a party is no longer registered")
+            if offer.status is OfferStatus.OPEN:  # paying leaves the wallet (an accepted offer replays freely)
+                check_outflow(payer, self._clock.now_us(), self._config.local_utc_offset_s)
             transfers = [
                 Transfer(
                     id=f"{offer.id}:accept",
@@ -194,7 +208,8 @@ class OfferService:
             "fee": offer.fee_ngwee,
             "ref": offer.reference,
         }
-        await tx.add_outbox(
+        await notifications.queue(
+            tx,
             [
                 notifications.sms(
                     offer.id,
@@ -216,7 +231,9 @@ class OfferService:
                     balance_ngwee=accounts[buyer.zmw_account_id].available,
                     **common,
                 ),
-            ]
+            ],
+            now_us=self._clock.now_us(),
+            config=self._config,
         )
 
     async def decline(self, *, buyer: User, offer_id: str) -> Offer:
@@ -241,7 +258,8 @@ class OfferService:
                 await tx.close_offer(offer.id, OfferStatus.DECLINED)
                 seller = await tx.user_by_id(offer.seller_id)
                 if seller is not None:
-                    await tx.add_outbox(
+                    await notifications.queue(
+                        tx,
                         [
                             notifications.sms(
                                 offer.id,
@@ -252,7 +270,9 @@ class OfferService:
                                 wh=offer.wh,
                                 ref=offer.reference,
                             )
-                        ]
+                        ],
+                        now_us=self._clock.now_us(),
+                        config=self._config,
                     )
             return offer
 

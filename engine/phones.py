@@ -22,10 +22,16 @@ def require_zambian_mobile(phone: str) -> str:
 
 
 def mask_phone(phone: str) -> str:
-    """``+260977123456`` -> ``+260977***456``: enough to tell numbers apart in logs."""
-    if len(phone) <= 7:
-        return "*" * len(phone)
-    return f"{phone[:7]}***{phone[-3:]}"
+    """``+260977123456`` -> ``+26097*****56``: the network and two digits, enough to follow one caller in logs.
+
+    The first 6 and the last 2 of 13 characters stay; any other length keeps
+    the same proportions, rounded down, so at least 5 in 13 characters are
+    always hidden and a string is never shown whole.
+    """
+    size = len(phone)
+    head = min(6, size * 6 // 13)
+    tail = min(2, size * 2 // 13)
+    return phone[:head] + "*" * (size - head - tail) + phone[size - tail :]
 
 
 def local_format(phone: str) -> str:

@@ -13,7 +13,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import itertools
 import os
 import secrets
 import time
@@ -22,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
+from engine.common_pins import is_common_pin
 from engine.errors import InvalidPinFormat, PinBusy, WeakPin
 
 _T = TypeVar("_T")
@@ -31,14 +31,20 @@ _SCHEME = "scrypt"
 
 
 def validate_pin(pin: str) -> str:
-    """Return the PIN if it is 4 digits and not trivially guessable."""
+    """Return the PIN if it is 4 digits and not one of the PINs people pick most."""
     if len(pin) != PIN_LENGTH or not pin.isascii() or not pin.isdigit():
         raise InvalidPinFormat("PIN must be 4 digits")
-    digits = [int(c) for c in pin]
-    steps = {b - a for a, b in itertools.pairwise(digits)}
-    if steps in ({0}, {1}, {-1}):
+    if is_common_pin(pin):
         raise WeakPin("PIN too easy to guess")
     return pin
+
+
+def new_one_time_pin() -> str:
+    """A random PIN an operator reset sends by SMS (never a common one, so it passes :func:`validate_pin`)."""
+    while True:
+        pin = f"{secrets.randbelow(10**PIN_LENGTH):0{PIN_LENGTH}d}"
+        if not is_common_pin(pin):
+            return pin
 
 
 def _b64(data: bytes) -> str:
@@ -97,6 +103,7 @@ class KdfQueue:
         self._pending = 0  # admitted checks not finished yet (queued, running, or about to be)
         self._kdf_s: float | None = None  # running estimate of one KDF on one thread
         self.shed = 0  # checks refused as busy since start (for operators: /health)
+        self.runs = 0  # KDF runs (PIN hashes and checks) since start
 
     @property
     def pending(self) -> int:
@@ -132,6 +139,7 @@ class KdfQueue:
         """Run one KDF call on the queue's threads and learn how long it took."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="pin-kdf")
+        self.runs += 1
         result, elapsed = await asyncio.get_running_loop().run_in_executor(self._pool, _timed, fn)
         previous = self._kdf_s
         self._kdf_s = elapsed if previous is None else previous + self._SMOOTHING * (elapsed - previous)

@@ -22,7 +22,7 @@ class Platform:
         self.clock = clock or SystemClock()
         self.users = UserService(store, config, self.clock)
         self.wallet = WalletService(store, config)
-        self.trading = TradingService(store, config)
+        self.trading = TradingService(store, config, self.clock)
         self.offers = OfferService(store, config, self.clock, self.trading)
         self.clusters = ClusterService(store, config, self.clock)
         self.carbon = CarbonService(store, config)

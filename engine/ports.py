@@ -62,7 +62,16 @@ class LedgerReader(Protocol):
         debit_account_id: str | None = None,
         credit_account_id: str | None = None,
     ) -> int:
-        """Total amount of transfers with one of ``codes`` (optionally on one side of one account)."""
+        """Settled movement: the total amount of transfers with one of ``codes``.
+
+        Counts single-phase transfers and the posts of two-phase ones (a post's
+        record carries its reservation's accounts and the amount posted, and
+        the post's own code); never a reservation, its void or its expiry, so
+        energy reserved and then delivered is counted once, and energy
+        reserved and released not at all (see ``TransferRecord.settled``).
+        Optionally only the transfers debiting ``debit_account_id`` and/or
+        crediting ``credit_account_id``.
+        """
         ...
 
     async def chain_entries(self, *, after_seq: int, limit: int) -> list[TransferRecord]:
@@ -111,17 +120,12 @@ class UserWriter(UserReader, Protocol):
         """Persist name, language and PIN hash (never the PIN-failure counters)."""
         ...
 
-    async def claim_pin_attempt(self, user_id: int, *, max_failures: int, lock_until: int, now_us: int) -> User | None:
-        """Atomically count a PIN attempt before it is checked, unless locked at ``now_us`` (then None).
-
-        The attempt that reaches ``max_failures`` sets ``pin_locked_until = lock_until``
-        and restarts the count, so concurrent guesses can never check more than
-        ``max_failures`` PINs between two successes.
-        """
+    async def user_for_update(self, user_id: int) -> User | None:
+        """The user as stored now, locked until the transaction ends (concurrent PIN attempts queue here)."""
         ...
 
-    async def clear_pin_failures(self, user_id: int) -> None:
-        """A right PIN: forget the counted attempts and any lock they set."""
+    async def save_pin_state(self, user: User) -> None:
+        """Persist the PIN state: failure counts, lock and its stage, must-change flag and outflow hold."""
         ...
 
 
@@ -146,6 +150,26 @@ class OfferReader(Protocol):
         """Offers to ``buyer_id`` still open at ``now_us``, oldest first."""
         ...
 
+    async def count_open_offers(self, seller_id: int, buyer_id: int, *, now_us: int) -> int:
+        """Offers from ``seller_id`` to ``buyer_id`` still open at ``now_us``."""
+        ...
+
+
+class CounterReader(Protocol):
+    async def daily_count(self, subject: str, kind: str, day: int) -> int:
+        """How many ``kind`` events ``subject`` has had on ``day`` (days since the epoch, local time)."""
+        ...
+
+
+class CounterWriter(CounterReader, Protocol):
+    async def bump_daily(self, subject: str, kind: str, day: int, limit: int) -> bool:
+        """Count one event if fewer than ``limit`` are counted for that day; False (nothing counted) if not."""
+        ...
+
+    async def forget_daily_before(self, day: int) -> int:
+        """Drop counters of days before ``day``; returns how many rows went."""
+        ...
+
 
 class OfferWriter(OfferReader, Protocol):
     async def insert_offer(self, offer: Offer) -> bool:
@@ -164,8 +188,30 @@ class OutboxReader(Protocol):
 
 
 class OutboxWriter(OutboxReader, Protocol):
-    async def add_outbox(self, messages: Sequence[OutboxMessage]) -> int:
-        """Queue messages; a ``dedupe_key`` already queued is skipped. Returns rows added."""
+    async def add_outbox(self, messages: Sequence[OutboxMessage], *, folded: bool = False, due_at: int = 0) -> int:
+        """Queue messages; a ``dedupe_key`` already queued is skipped. Returns rows added.
+
+        ``folded`` stores them as :attr:`OutboxStatus.FOLDED` (kept, never
+        sent); ``due_at`` (microseconds) holds them back until then. A message
+        whose ``created_at`` is 0 is stamped with the store's clock. Services
+        queue through :func:`engine.notifications.queue`, which applies the
+        daily SMS cap, rather than calling this directly.
+        """
+        ...
+
+    async def existing_outbox_keys(self, dedupe_keys: Sequence[str]) -> set[str]:
+        """The keys among ``dedupe_keys`` that some outbox row has already, whatever its status."""
+        ...
+
+    async def count_outbox_since(
+        self, recipients: Sequence[str], since_us: int, *, excluding_templates: Sequence[str]
+    ) -> dict[str, int]:
+        """Per recipient, rows created at or after ``since_us`` that are not folded, leaving out some templates.
+
+        Holds each recipient's count until the transaction ends: a concurrent
+        unit of work counting one of them waits for this one to commit, so a
+        count followed by inserts stays exact. Recipients with no rows are absent.
+        """
         ...
 
 
@@ -186,6 +232,8 @@ class OutboxQueue(Protocol):
 
     async def claim_outbox(self, *, limit: int, lease_s: float) -> list[OutboxRow]:
         """Lease up to ``limit`` due rows (pending or failed, ``next_attempt_at <= now``), oldest due first.
+
+        Never a folded row: those are over a recipient's daily cap and are not sent at all.
 
         Concurrent claimers (in any number of processes) never get the same row.
         """
@@ -213,6 +261,10 @@ class OutboxQueue(Protocol):
         """
         ...
 
+    async def scrub_outbox_params(self, row_id: int, params: dict[str, str | int]) -> bool:
+        """Overwrite a settled row's parameters (its secrets are no longer needed); False if not settled."""
+        ...
+
     async def outbox_counts(self) -> dict[OutboxStatus, int]:
         """Rows per status, every status present."""
         ...
@@ -231,11 +283,21 @@ class UssdAnalytics(Protocol):
         ...
 
 
-class Transaction(LedgerWriter, UserWriter, ClusterWriter, OutboxWriter, OfferWriter, Protocol):
+class Transaction(LedgerWriter, UserWriter, ClusterWriter, OutboxWriter, OfferWriter, CounterWriter, Protocol):
     """Everything a unit of work may read and write, all in one database transaction."""
 
 
-class Store(LedgerWriter, UserReader, ClusterReader, OutboxReader, OfferReader, OutboxQueue, UssdAnalytics, Protocol):
+class Store(
+    LedgerWriter,
+    UserReader,
+    ClusterReader,
+    OutboxReader,
+    OfferReader,
+    CounterReader,
+    OutboxQueue,
+    UssdAnalytics,
+    Protocol,
+):
     """A database. Reads outside :meth:`atomic` see committed data only.
 
     The ledger write methods on the store itself each run in their own

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine import notifications
+from engine import daily_caps, notifications
 from engine.accounts import FEES
+from engine.clock import Clock
 from engine.config import EngineConfig
 from engine.errors import (
     AmountNotPositive,
     AmountTooSmall,
+    BelowMinimum,
     BuyerInsufficientFunds,
     CounterpartyNotFound,
     EnerlectraError,
@@ -24,7 +26,8 @@ from engine.operations import apply_operation, new_operation_id
 from engine.phones import require_zambian_mobile
 from engine.ports import Store, Transaction
 from engine.references import reference_for
-from engine.units import basis_points_of, cost_of_energy
+from engine.units import basis_points_rounded_up, cost_of_energy
+from engine.users import check_outflow
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +101,10 @@ async def trading_parties(tx: Transaction, seller: User, buyer_phone: str) -> tu
 
 
 class TradingService:
-    def __init__(self, store: Store, config: EngineConfig) -> None:
+    def __init__(self, store: Store, config: EngineConfig, clock: Clock) -> None:
         self._store = store
         self._config = config
+        self._clock = clock
 
     def quote(self, wh: int, price_ngwee_per_kwh: int | None = None) -> TradeQuote:
         """What a trade of ``wh`` costs; ``price`` 0 is a gift, None the platform rate."""
@@ -109,10 +113,13 @@ class TradingService:
         price = self._config.platform_price_ngwee_per_kwh if price_ngwee_per_kwh is None else price_ngwee_per_kwh
         if price < 0:
             raise InvalidPrice("price must not be negative")
+        if wh < self._config.min_transfer_wh:
+            # A gift or offer of a few Wh is worth nothing to anyone but costs two SMS.
+            raise BelowMinimum("less than the smallest gift or offer", min_wh=self._config.min_transfer_wh)
         cost = cost_of_energy(wh, price)
         if price > 0 and cost == 0:
             raise AmountTooSmall("too little energy to charge for", wh=wh)
-        return TradeQuote(wh, price, cost, basis_points_of(cost, self._config.trade_fee_bps))
+        return TradeQuote(wh, price, cost, basis_points_rounded_up(cost, self._config.trade_fee_bps))
 
     async def trade(
         self,
@@ -135,6 +142,8 @@ class TradingService:
 
         async def work(tx: Transaction) -> TradeReceipt:
             seller_now, buyer = await trading_parties(tx, seller, buyer_phone)
+            now = self._clock.now_us()
+            check_outflow(seller_now, now, self._config.local_utc_offset_s)
             gift = quote.price_ngwee_per_kwh == 0
             transfers = [
                 Transfer(
@@ -161,6 +170,9 @@ class TradingService:
 
             replayed = await apply_operation(tx, transfers, refusal)
             if not replayed:
+                if gift:  # counted only once it applies: a refused or replayed gift uses none of the day's
+                    limit, offset = self._config.gifts_per_day, self._config.local_utc_offset_s
+                    await daily_caps.use(tx, seller_now.id, daily_caps.Cap.GIFTS, limit, now_us=now, offset_s=offset)
                 accounts = await tx.lookup_accounts(
                     [seller_now.kwh_account_id, seller_now.zmw_account_id, buyer.kwh_account_id, buyer.zmw_account_id]
                 )
@@ -175,7 +187,8 @@ class TradingService:
                     if gift
                     else (notifications.ENERGY_SOLD, notifications.ENERGY_BOUGHT)
                 )
-                await tx.add_outbox(
+                await notifications.queue(
+                    tx,
                     [
                         notifications.sms(
                             operation,
@@ -197,7 +210,9 @@ class TradingService:
                             balance_ngwee=accounts[buyer.zmw_account_id].available,
                             **common,
                         ),
-                    ]
+                    ],
+                    now_us=self._clock.now_us(),
+                    config=self._config,
                 )
             return TradeReceipt(reference, quote, seller_now.phone, buyer.phone, replayed)
 

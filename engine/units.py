@@ -18,10 +18,12 @@ Parsing rules (what a person types on a phone or a CLI):
   than rounded, so what is charged is exactly what was typed.
 - Energy accepts an optional ``kWh`` suffix; ``3.5`` means 3.5 kWh = 3500 Wh.
 
-Conversions round explicitly (``cost_of_energy`` rounds half up to the ngwee);
-the ledger then moves exactly that integer between two accounts, so rounding
-decides a split and can never create or destroy money or energy. Shares of a
-total are divided with :func:`split_proportionally`, which always sums exactly.
+Conversions round explicitly: ``cost_of_energy`` rounds half up to the ngwee,
+and ``basis_points_rounded_up`` rounds fees up to the next ngwee (a fee at a
+positive rate on a positive cost is never zero). The ledger then moves exactly
+that integer between two accounts, so rounding decides a split and can never
+create or destroy money or energy. Shares of a total are divided with
+:func:`split_proportionally`, which always sums exactly.
 """
 
 from __future__ import annotations
@@ -115,11 +117,16 @@ def cost_of_energy(wh: int, price_ngwee_per_kwh: int) -> int:
     return (wh * price_ngwee_per_kwh + WH_PER_KWH // 2) // WH_PER_KWH
 
 
-def basis_points_of(amount: int, bps: int) -> int:
-    """``amount * bps / 10_000`` rounded down (a fee never exceeds its rate)."""
+def basis_points_rounded_up(amount: int, bps: int) -> int:
+    """``amount * bps / 10_000`` rounded up to the next whole unit: how platform fees are charged.
+
+    Rounding up means a fee is never zero when both the rate and the amount
+    are positive (1% of K0.50 is 1 ngwee, not 0), so small trades cannot slip
+    past the fee; it exceeds the exact share by less than one ngwee.
+    """
     if amount < 0 or bps < 0:
         raise InvalidAmount("amount and rate must not be negative")
-    return amount * bps // 10_000
+    return -(-amount * bps // 10_000)
 
 
 def split_proportionally(total: int, weights: Sequence[int]) -> list[int]:

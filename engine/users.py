@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from engine import notifications
+from engine import daily_caps, notifications, pin_state
 from engine.accounts import PROMOTIONS, user_accounts
 from engine.clock import MICROS_PER_SECOND, Clock
 from engine.config import EngineConfig
-from engine.errors import InvalidName, InvalidPinFormat, PinLocked, UnsupportedLanguage, UserNotFound, WrongPin
+from engine.errors import (
+    CounterpartyNotFound,
+    InvalidName,
+    InvalidPinFormat,
+    OutflowHeld,
+    PinNotVerified,
+    SelfTrade,
+    UnsupportedLanguage,
+    UserNotFound,
+    WrongPin,
+)
 from engine.ledger.model import Ledger, Transfer, TransferCode
-from engine.model import Language, User
+from engine.local_time import local_text
+from engine.model import Language, OutboxMessage, User
 from engine.operations import apply_operation
 from engine.phones import require_zambian_mobile
-from engine.pins import KdfQueue, check_pin, kdf_queue, validate_pin
+from engine.pin_state import PinProof, ProofMint
+from engine.pins import KdfQueue, check_pin, kdf_queue, new_one_time_pin, validate_pin
 from engine.ports import Store, Transaction
 from engine.references import reference_for
 
@@ -38,33 +50,57 @@ def parse_language(value: str) -> Language:
         raise UnsupportedLanguage("language must be en, ny or bem", value=value) from None
 
 
+@dataclass(frozen=True, slots=True)
+class Counterparty:
+    """Another user as someone about to trade with them may see them: number and short name only."""
+
+    phone: str
+    short_name: str
+
+
+def check_outflow(user: User, now_us: int, offset_s: int) -> None:
+    """Refuse anything leaving the wallet while an operator reset's hold lasts."""
+    if user.hold_until > now_us:
+        raise OutflowHeld(
+            "outflow held after a PIN reset", until_us=user.hold_until, until=local_text(user.hold_until, offset_s)
+        )
+
+
 class UserService:
     def __init__(self, store: Store, config: EngineConfig, clock: Clock, kdf: KdfQueue = kdf_queue) -> None:
         self._store = store
         self._config = config
         self._clock = clock
         self.kdf = kdf  # where every PIN hash and check runs (public: a drill may give it its own)
+        self._proofs = ProofMint()
 
-    def _pin_wait_s(self, retry: bool) -> float | None:
+    def _pin_wait_s(self, retry: bool, budget_s: float | None = None) -> float | None:
         wait_ms = self._config.pin_retry_max_wait_ms if retry else self._config.pin_max_wait_ms
-        return None if wait_ms is None else wait_ms / 1000
+        wait_s = None if wait_ms is None else wait_ms / 1000
+        if budget_s is None:
+            return wait_s
+        return budget_s if wait_s is None else min(wait_s, budget_s)
 
-    async def hash_new_pin(self, pin: str, *, retry: bool = False) -> str:
+    async def _queue(self, tx: Transaction, messages: list[OutboxMessage]) -> None:
+        await notifications.queue(tx, messages, now_us=self._clock.now_us(), config=self._config)
+
+    async def hash_new_pin(self, pin: str, *, retry: bool = False, budget_s: float | None = None) -> str:
         """Check a PIN someone is choosing and return its salted hash (slow: runs off the loop).
 
-        Raises :class:`PinBusy` when the KDF queue is too deep to answer in time;
-        ``retry`` (their last PIN got that answer) allows the longer wait.
+        Raises :class:`PinBusy` when the KDF queue is too deep to answer in time
+        (within ``budget_s`` too, when given); ``retry`` (their last PIN got that
+        answer) allows the longer wait.
         """
         validate_pin(pin)
-        cost, wait_s = self._config.pin_kdf_log2_n, self._pin_wait_s(retry)
+        cost, wait_s = self._config.pin_kdf_log2_n, self._pin_wait_s(retry, budget_s)
         return await self.kdf.hash(pin, pepper=self._config.pin_pepper, log2_n=cost, max_wait_s=wait_s)
 
-    async def pin_matches(self, pin: str, pin_hash: str, *, retry: bool = False) -> bool:
+    async def pin_matches(self, pin: str, pin_hash: str, *, retry: bool = False, budget_s: float | None = None) -> bool:
         """Whether ``pin`` is the one hashed in ``pin_hash`` (a PIN typed twice); counts no attempt.
 
         Raises :class:`PinBusy` like :meth:`hash_new_pin`.
         """
-        wait_s = self._pin_wait_s(retry)
+        wait_s = self._pin_wait_s(retry, budget_s)
         return await self.kdf.check(pin, pin_hash, pepper=self._config.pin_pepper, max_wait_s=wait_s)
 
     async def register(
@@ -100,9 +136,8 @@ class UserService:
                     reference=reference_for(operation),
                 )
                 await apply_operation(tx, [transfer], lambda _i, _r: None)
-            await tx.add_outbox(
-                [notifications.sms(f"welcome:{user.id}", "user", user, notifications.WELCOME, credit=credit)]
-            )
+            welcome = notifications.sms(f"welcome:{user.id}", "user", user, notifications.WELCOME, credit=credit)
+            await self._queue(tx, [welcome])
             return user
 
         return await self._store.atomic(work)
@@ -116,51 +151,158 @@ class UserService:
             raise UserNotFound("no user with that phone number")
         return user
 
-    async def verify_pin(self, user: User, pin: str, *, retry: bool = False) -> User:
-        """Check a PIN; wrong ones count in the database and lock money actions when too many.
+    async def verify_pin(self, user: User, pin: str, *, retry: bool = False, budget_s: float | None = None) -> PinProof:
+        """Check a PIN and return proof of it; wrong ones count in the database and lock the PIN.
 
-        Raises :class:`PinLocked` while locked, :class:`WrongPin` (with
-        ``attempts_left``) for a wrong PIN, and :class:`PinBusy`, with no
-        attempt counted, when the KDF queue is too deep to answer in time
-        (``retry``: their last PIN got that answer, so they may wait longer).
+        Raises :class:`PinLocked` while locked (``until_us``; ``until_reset`` when
+        only an operator can lift it), :class:`WrongPin` (with ``attempts_left``)
+        for a wrong PIN, and :class:`PinBusy`, with no attempt counted, when the
+        KDF queue is too deep to answer in time (``retry``: their last PIN got
+        that answer, so they may wait longer; ``budget_s``: what is left of the
+        caller's own deadline). The owner gets an SMS whenever their PIN locks.
         """
         # A place in the KDF queue comes first: a caller refused as busy has
         # used none of their tries.
-        with self.kdf.admit(self._pin_wait_s(retry)):
+        with self.kdf.admit(self._pin_wait_s(retry, budget_s)):
             now = self._clock.now_us()
-            lock_until = now + self._config.pin_lock_seconds * MICROS_PER_SECOND
-            # Count the attempt before checking it: concurrent guesses from many
-            # sessions or processes can then never check more than the allowed tries.
-            claimed = await self._store.atomic(
-                lambda tx: tx.claim_pin_attempt(
-                    user.id, max_failures=self._config.pin_max_failures, lock_until=lock_until, now_us=now
-                )
-            )
-            if claimed is None:
-                locked = await self._store.user_by_id(user.id)
-                if locked is None:
-                    raise UserNotFound("user vanished")
-                raise PinLocked("too many wrong PINs", until_us=locked.pin_locked_until)
+            claimed = await self._store.atomic(lambda tx: self._count_attempt(tx, user.id, now))
             # The slow hash runs off the event loop and outside any transaction.
             pepper = self._config.pin_pepper
             matches = await self.kdf.run(lambda: check_pin(pin, claimed.pin_hash, pepper=pepper))
         if matches:
-            await self._store.atomic(lambda tx: tx.clear_pin_failures(claimed.id))
-            return replace(claimed, pin_failures=0, pin_locked_until=0)
-        if claimed.pin_locked_until > now:
-            raise PinLocked("too many wrong PINs", until_us=claimed.pin_locked_until)
+            await self._store.atomic(lambda tx: self._right_pin(tx, claimed.id))
+            return self._proofs.issue(claimed.id, now)
+        if claimed.locked_at(now):  # this attempt was the one that locked it
+            await self._store.atomic(lambda tx: self._tell_locked(tx, claimed))
+            raise pin_state.locked_error(claimed)
         raise WrongPin("wrong PIN", attempts_left=self._config.pin_max_failures - claimed.pin_failures)
 
-    async def change_pin(self, user: User, *, old_pin: str, new_pin: str) -> User:
-        validate_pin(new_pin)
-        current = await self.verify_pin(user, old_pin)
-        changed = replace(current, pin_hash=await self.hash_new_pin(new_pin))
-        await self._store.atomic(lambda tx: tx.update_user(changed))
-        return changed
+    async def _count_attempt(self, tx: Transaction, user_id: int, now_us: int) -> User:
+        current = await tx.user_for_update(user_id)
+        if current is None:
+            raise UserNotFound("user vanished")
+        if current.locked_at(now_us):
+            raise pin_state.locked_error(current)
+        # Counted before it is checked: concurrent guesses from many sessions or
+        # processes can then never check more than the allowed tries.
+        counted = pin_state.count_attempt(current, self._config, now_us)
+        await tx.save_pin_state(counted)
+        return counted
 
-    async def replace_pin(self, user: User, pin_hash: str) -> User:
-        """Set a new PIN hash; callers must have checked the current PIN this session."""
-        return await self._update(user, pin_hash=pin_hash)
+    async def _right_pin(self, tx: Transaction, user_id: int) -> None:
+        current = await tx.user_for_update(user_id)
+        if current is not None:
+            await tx.save_pin_state(pin_state.right_pin(current))
+
+    async def _tell_locked(self, tx: Transaction, user: User) -> None:
+        until = "" if user.locked_until_reset else local_text(user.pin_locked_until, self._config.local_utc_offset_s)
+        message = notifications.sms(
+            f"pin-locked:{user.id}:{user.pin_locked_until}",
+            "owner",
+            user,
+            notifications.PIN_LOCKED,
+            until=until,
+            reset=int(user.locked_until_reset),
+        )
+        await self._queue(tx, [message])
+
+    def proof_is_valid(self, proof: PinProof, user: User) -> bool:
+        """Whether ``proof`` is a fresh proof, from this process, of ``user``'s PIN."""
+        return self._proofs.valid(proof, user.id, self._clock.now_us())
+
+    async def change_pin(self, proof: PinProof, *, new_pin: str | None = None, new_pin_hash: str | None = None) -> User:
+        """Set a new PIN for the user ``proof`` was issued for; the owner gets an SMS.
+
+        ``proof`` comes from :meth:`verify_pin` in the same request (it expires
+        within seconds and cannot be made elsewhere): without it nothing
+        changes (:class:`PinNotVerified`). Give ``new_pin``, or ``new_pin_hash``
+        from :meth:`hash_new_pin` when the PIN was chosen on an earlier screen.
+        A one-time PIN from an operator reset stops being one.
+        """
+        if new_pin is not None:
+            new_pin_hash = await self.hash_new_pin(new_pin)
+        if not new_pin_hash:
+            raise InvalidPinFormat("a new PIN is required")
+        if not self._proofs.valid(proof, proof.user_id, self._clock.now_us()):
+            raise PinNotVerified("the current PIN was not checked in this request")
+        pin_hash = new_pin_hash
+
+        async def work(tx: Transaction) -> User:
+            current = await tx.user_for_update(proof.user_id)
+            if current is None:
+                raise UserNotFound("user vanished")
+            changed = replace(current, pin_hash=pin_hash, pin_must_change=False)
+            await tx.update_user(changed)
+            await tx.save_pin_state(changed)
+            stamp = self._clock.now_us()
+            told = notifications.sms(f"pin-changed:{current.id}:{stamp}", "owner", changed, notifications.PIN_CHANGED)
+            await self._queue(tx, [told])
+            return changed
+
+        return await self._store.atomic(work)
+
+    async def reset_pin(self, user: User) -> User:
+        """An operator's reset: a one-time PIN by SMS, to be changed on the next dial; outflows held.
+
+        Clears every lock and count except the lifetime count of wrong PINs.
+        For ``reset_hold_s`` (24 h) nothing may leave the wallet: a reset is how
+        a SIM swap would take an account over. The one-time PIN exists only in
+        the SMS (the outbox row is scrubbed once it is sent).
+        """
+        one_time = new_one_time_pin()
+        pin_hash = await self.hash_new_pin(one_time)
+
+        async def work(tx: Transaction) -> User:
+            current = await tx.user_for_update(user.id)
+            if current is None:
+                raise UserNotFound("user vanished")
+            now = self._clock.now_us()
+            hold = now + self._config.reset_hold_s * MICROS_PER_SECOND
+            changed = replace(
+                current,
+                pin_hash=pin_hash,
+                pin_failures=0,
+                pin_locked_until=0,
+                pin_lock_stage=0,
+                pin_must_change=True,
+                hold_until=max(current.hold_until, hold),
+            )
+            await tx.update_user(changed)
+            await tx.save_pin_state(changed)
+            until = local_text(changed.hold_until, self._config.local_utc_offset_s)
+            sms = notifications.sms(
+                f"pin-reset:{current.id}:{now}", "owner", changed, notifications.PIN_RESET, pin=one_time, until=until
+            )
+            await self._queue(tx, [sms])
+            return changed
+
+        return await self._store.atomic(work)
+
+    def check_outflow(self, user: User) -> None:
+        """Raise :class:`OutflowHeld` if nothing may leave ``user``'s wallet now."""
+        check_outflow(user, self._clock.now_us(), self._config.local_utc_offset_s)
+
+    async def look_up(self, viewer: User, phone: str) -> Counterparty:
+        """Another registered user, as ``viewer`` may see them before trading; counts toward a daily cap.
+
+        Showing the name before the PIN stops money going to a wrong number, but
+        it also tells who is registered: so lookups are capped per day and the
+        name is shortened (``Chipo P.``).
+        """
+        phone = require_zambian_mobile(phone)
+        if phone == viewer.phone:
+            raise SelfTrade("cannot trade with yourself")
+        now, offset = self._clock.now_us(), self._config.local_utc_offset_s
+        limit = self._config.lookups_per_day
+
+        async def work(tx: Transaction) -> User | None:
+            await daily_caps.use(tx, viewer.id, daily_caps.Cap.LOOKUPS, limit, now_us=now, offset_s=offset)
+            return await tx.user_by_phone(phone)
+
+        other = await self._store.atomic(work)
+        if other is None:
+            raise CounterpartyNotFound("the other number is not registered", counterpart=phone)
+        return Counterparty(other.phone, other.short_name)
 
     async def change_language(self, user: User, language: Language | str) -> User:
         lang = language if isinstance(language, Language) else parse_language(language)

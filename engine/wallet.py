@@ -1,11 +1,13 @@
-"""Wallet views: balances and history as a user sees them."""
+"""Wallet views: balances, history and the mini-statement as a user sees them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from dataclasses import dataclass, replace
 
+from engine.accounts import CLUSTER_OWNER, USER_OWNER
 from engine.config import EngineConfig
-from engine.ledger.model import Ledger, TransferFlags, TransferRecord
+from engine.ledger.model import Ledger, TransferCode, TransferRecord
 from engine.model import User
 from engine.ports import Store
 
@@ -31,6 +33,30 @@ class HistoryEntry:
     @property
     def incoming(self) -> bool:
         return self.amount > 0
+
+
+class StatementKind(enum.StrEnum):
+    """What one operation was, from the statement owner's side."""
+
+    CLUSTER_PURCHASE = "cluster_purchase"  # energy bought from a solar cluster
+    BOUGHT = "bought"  # energy bought from a person (a trade or an accepted offer)
+    SOLD = "sold"  # energy sold to a person
+    GIFT_RECEIVED = "gift_received"
+    GIFT_SENT = "gift_sent"
+    WELCOME_BONUS = "welcome_bonus"  # the starting credit
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    """One operation on a mini-statement: every transfer sharing its reference, netted."""
+
+    reference: str
+    timestamp: int  # of its newest transfer
+    kind: StatementKind
+    counterparty: str  # "Chipo P." for a person, a cluster's name, "" when there is none
+    wh: int  # signed from the owner's side: + received, - passed on
+    ngwee: int  # signed: + received, - paid (a buyer's fee included)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +92,97 @@ class WalletService:
         cursor = before_seq
         while len(found) <= size:
             records = await self._store.account_transfers(list(mine), limit=size + 1, before_seq=cursor)
-            found += [_entry(r, mine) for r in records if not r.flags & _UNSETTLED]
+            found += [_entry(r, mine) for r in records if r.settled]
             if len(records) <= size:
                 break
             cursor = records[-1].seq
         page = found[:size]
         return HistoryPage(page, page[-1].seq if len(found) > size else None)
 
+    async def statement(self, user: User, limit: int | None = None) -> list[StatementLine]:
+        """The newest ``limit`` operations, one line each, newest first.
 
-_UNSETTLED = TransferFlags.PENDING | TransferFlags.VOID_PENDING | TransferFlags.EXPIRE_PENDING
+        Transfers sharing a reference are one operation (a trade's energy,
+        payment and fee are one line). Only settled movement shows: an offer
+        appears once accepted, and a reservation that was declined or expired
+        not at all.
+        """
+        size = limit or self._config.history_page_size
+        mine = (user.zmw_account_id, user.kwh_account_id)
+        operations: dict[str, list[TransferRecord]] = {}
+        batch = size * 3 + 1  # an operation touches one user with at most three transfers
+        cursor: int | None = None
+        complete = False
+        while not complete:
+            records = await self._store.account_transfers(list(mine), limit=batch, before_seq=cursor)
+            for record in records:
+                if not record.settled:
+                    continue
+                key = record.reference or record.id  # a transfer made without a reference stands alone
+                if key not in operations and len(operations) == size:
+                    # An operation's transfers are applied in one batch, so their seqs are
+                    # consecutive: a transfer of one more operation means the others are whole.
+                    complete = True
+                    break
+                operations.setdefault(key, []).append(record)
+            if len(records) < batch:
+                break
+            cursor = records[-1].seq
+        lines = [_line(reference, group, mine) for reference, group in operations.items()]
+        names = await self._names({account for _, account in lines if account})
+        return [replace(line, counterparty=names.get(account, "?")) if account else line for line, account in lines]
+
+    async def _names(self, account_ids: set[str]) -> dict[str, str]:
+        """What a statement calls the owner of each account: a person's short name or a cluster's name."""
+        accounts = await self._store.lookup_accounts(sorted(account_ids))
+        names: dict[str, str] = {}
+        for account_id, account in accounts.items():
+            owner = account.owner or ""
+            if owner.startswith(USER_OWNER) and owner[len(USER_OWNER) :].isdigit():
+                person = await self._store.user_by_id(int(owner[len(USER_OWNER) :]))
+                if person is not None:
+                    names[account_id] = short_name(person.name)
+            elif owner.startswith(CLUSTER_OWNER):
+                cluster = await self._store.cluster_by_id(owner[len(CLUSTER_OWNER) :])
+                if cluster is not None:
+                    names[account_id] = cluster.name
+        return names
+
+
+def short_name(name: str) -> str:
+    """A person as others see them on a statement: first name and last initial (``Chipo P.``)."""
+    parts = name.split()
+    if len(parts) < 2:
+        return parts[0] if parts else ""
+    return f"{parts[0]} {parts[-1][0].upper()}."
+
+
+def _line(reference: str, group: list[TransferRecord], mine: tuple[str, ...]) -> tuple[StatementLine, str]:
+    """The line for one operation, and the account of whoever it was with ("" for none)."""
+    wh = ngwee = 0
+    for record in group:
+        signed = -record.amount if record.debit_account_id in mine else record.amount
+        if record.ledger is Ledger.KWH:
+            wh += signed
+        else:
+            ngwee += signed
+    codes = {record.code for record in group}
+    energy = next((r for r in group if r.ledger is Ledger.KWH), None)
+    other = ""
+    if energy is not None:
+        other = energy.credit_account_id if energy.debit_account_id in mine else energy.debit_account_id
+    received = wh > 0
+    if TransferCode.ENERGY_TRADE in codes:
+        kind = StatementKind.BOUGHT if received else StatementKind.SOLD
+    elif TransferCode.ENERGY_GIFT in codes:
+        kind = StatementKind.GIFT_RECEIVED if received else StatementKind.GIFT_SENT
+    elif TransferCode.CLUSTER_ENERGY in codes:
+        kind = StatementKind.CLUSTER_PURCHASE
+    elif codes == {TransferCode.STARTING_CREDIT}:
+        kind, other = StatementKind.WELCOME_BONUS, ""
+    else:
+        kind, other = StatementKind.OTHER, ""
+    return StatementLine(reference, group[0].timestamp, kind, "", wh, ngwee), other
 
 
 def _entry(record: TransferRecord, mine: tuple[str, ...]) -> HistoryEntry:

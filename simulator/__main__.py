@@ -82,7 +82,15 @@ async def run_scenarios(args: argparse.Namespace) -> int:
 
 def interactive(args: argparse.Namespace) -> int:
     from simulator.recorder import Recorder
-    from simulator.tui import SimulatorApp
+
+    try:  # Textual is in the sim extra: a server install runs scenarios (above) without it
+        from simulator.tui import SimulatorApp
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "textual":
+            raise
+        raise SystemExit(
+            "the terminal phone needs Textual, in the sim extra: make sim (or pip install -e '.[sim]')"
+        ) from None
 
     try:
         numbers = [to_e164(n) for n in args.phone] or list(DEMO_NUMBERS)

@@ -8,7 +8,8 @@ that lets the suite press keys and read the panels like a person would.
 Keys: type a USSD code and Enter to dial (Enter alone dials the shortcode),
 type an answer and Enter to send it, Esc cancels the session, F3 or Ctrl+N
 picks up the next phone, F4 adds a phone with a new number, Up/Down scroll
-a long screen, Ctrl+Q quits (open sessions are cancelled, as when hanging up).
+a long screen, Ctrl+Q quits (open sessions are cancelled, as when hanging up),
+F1 shows all of this in the app.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
+from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, OptionList, Static
 
 from simulator.numbers import BadNumber, fresh_number, to_e164
@@ -34,6 +37,33 @@ from simulator.target import Target
 
 TargetOpener = Callable[[], AbstractAsyncContextManager[Target]]
 TICK_S = 0.5
+W = TypeVar("W", bound=Widget)
+
+
+class HelpScreen(ModalScreen[None]):
+    """F1: the keys and the USSD conventions, over the desk (which keeps running); F1 or Esc closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    #help { width: 86; height: auto; max-height: 90%; border: round $accent; padding: 0 1; background: $surface; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1", "close", "Close help")]
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static(self.text, id="help-text", markup=False)
+
+    def on_mount(self) -> None:
+        panel = self.query_one("#help", VerticalScroll)
+        panel.border_title = "Help"
+        panel.border_subtitle = "F1 or Esc closes"
+
+    def action_close(self) -> None:
+        self.dismiss()
 
 
 class SimulatorApp(App[int]):
@@ -48,6 +78,7 @@ class SimulatorApp(App[int]):
     #inbox {{ border: round $secondary; width: 1fr; }}
     """
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help", key_display="F1"),
         Binding("escape", "cancel", "Cancel session"),
         Binding("f2", "dial", "Dial shortcode"),
         Binding("f3,ctrl+n", "next_phone", "Next phone"),
@@ -96,9 +127,9 @@ class SimulatorApp(App[int]):
         yield Footer()
 
     async def on_mount(self) -> None:
-        self.query_one("#phones", OptionList).border_title = "Phones"
-        self.query_one("#inbox", VerticalScroll).border_title = "SMS inbox"
-        self.query_one("#keypad", Input).focus()
+        self._desk("#phones", OptionList).border_title = "Phones"
+        self._desk("#inbox", VerticalScroll).border_title = "SMS inbox"
+        self._desk("#keypad", Input).focus()
         self._notice = "Starting..."
         self._refresh()
         try:
@@ -165,6 +196,9 @@ class SimulatorApp(App[int]):
         self.view.scroll(lines)
         self._refresh()
 
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_text()))
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self._pick_up(self.phones.phones[event.option_index].number)
 
@@ -182,7 +216,7 @@ class SimulatorApp(App[int]):
         phone = self.phones.switch(number)
         self._notice = f"{phone.local} ({phone.operator})"
         self._show_screen(phone)
-        self.query_one("#keypad", Input).focus()
+        self._desk("#keypad", Input).focus()
 
     # --- talking to the server ------------------------------------------------------------
 
@@ -245,13 +279,52 @@ class SimulatorApp(App[int]):
                         self.notify(message.text, title=f"SMS to {phone.local}", timeout=4)
             self._refresh()
             if arrived:
-                self.query_one("#inbox", VerticalScroll).scroll_end(animate=False)
+                self._desk("#inbox", VerticalScroll).scroll_end(animate=False)
         except NoMatches:
             pass  # the app closed while this tick awaited the server: there is nothing left to draw
         finally:
             self._ticking = False
 
     # --- drawing --------------------------------------------------------------------------
+
+    def _desk(self, selector: str, kind: type[W]) -> W:
+        """A widget of the desk (the main screen), also while the help is shown over it."""
+        if not self.screen_stack:
+            raise NoMatches(f"no desk to find {selector} on: the app has closed")
+        return self.screen_stack[0].query_one(selector, kind)
+
+    def help_text(self) -> str:
+        """What F1 shows: every key, and the conventions of the USSD menus."""
+        code = self.target.shortcode if self.target is not None else "the shortcode"
+        if self.recorder is not None:
+            record = f"every step is being saved to {self.recorder.path} as you go"
+        else:
+            record = "off; start with  python -m simulator --record FILE  to save a scenario"
+        t = self.timeouts
+        return "\n".join(
+            [
+                "Keys",
+                f"  Dial       type a USSD code such as {code} and press Enter",
+                f"             (Enter on its own, or F2, dials {code})",
+                "  Answer     type the option's number or your answer, then Enter",
+                "  Hang up    Esc cancels the session on the phone in your hand",
+                "  Phones     F3 or Ctrl+N picks up the next phone, F4 one with a new number;",
+                "             type a phone number and Enter to pick that one up (added if new)",
+                "  SMS        the SMS inbox on the right is the phone in your hand's;",
+                "             '(1 new)' in the Phones list means a message on another phone",
+                "  Scroll     Up/Down or PgUp/PgDn when the display shows 'v more (Down)'",
+                f"  Record     {record}",
+                "  Quit       Ctrl+Q (open sessions are cancelled, as when hanging up)",
+                "  Help       F1 shows this; F1 or Esc closes it",
+                "",
+                "USSD menus",
+                "  0          back to the previous screen",
+                "  00         home: the main menu",
+                "  98         more: the next page of a long list",
+                "  A wrong answer asks again with the reason; the third in a row ends the session.",
+                f"  Answer each screen within {t.answer_s:g} s; a session lasts at most {t.session_s:g} s.",
+            ]
+        )
 
     def _show_screen(self, phone: Phone) -> None:
         text = phone.screen.text if phone.screen else ""
@@ -285,21 +358,21 @@ class SimulatorApp(App[int]):
         return "\n".join([head, line, self._notice])
 
     def _refresh(self) -> None:
-        display = self.query_one("#display", Static)
+        display = self._desk("#display", Static)
         display.update(self.display_text())
         session = self.phones.current.session
         kind = self.phones.current.screen.kind if self.phones.current.screen else ""
         display.border_title = f"{kind} {session.session_id[:14]}" if session and kind else "USSD"
-        self.query_one("#status", Static).update(self.status_text())
-        keypad = self.query_one("#keypad", Input)
+        self._desk("#status", Static).update(self.status_text())
+        keypad = self._desk("#keypad", Input)
         if self.target is not None:
             idle = f"{self.target.shortcode} then Enter"
             keypad.placeholder = "your answer, then Enter" if self.phones.current.in_session else idle
-        self.query_one("#messages", Static).update(self.inbox_text())
+        self._desk("#messages", Static).update(self.inbox_text())
         self._refresh_phone_list()
 
     def _refresh_phone_list(self) -> None:
-        listing = self.query_one("#phones", OptionList)
+        listing = self._desk("#phones", OptionList)
         labels = [
             ("> " if i == self.phones.index else "  ")
             + f"{p.local} {p.operator}"

@@ -23,6 +23,7 @@ asyncpg prepares and caches each statement per connection.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ from storage.rows import (
     CLUSTER_COLUMNS,
     OFFER_COLUMNS,
     OUTBOX_COLUMNS,
+    PIN_STATE_COLUMNS,
+    SETTLED_TRANSFER,
     TRANSFER_COLUMNS,
     USER_COLUMNS,
     account_from_row,
@@ -71,6 +74,7 @@ from storage.rows import (
     offer_values,
     outbox_from_row,
     outbox_params_json,
+    pin_state_values,
     transfer_from_row,
     transfer_values,
     user_from_row,
@@ -89,6 +93,9 @@ _MIGRATION_LOCK_KEY = 0x656E65726C656374  # "enerlect"
 # answers "exists" like the sequential case would.
 _RETRY_UNIQUE_CONSTRAINTS = frozenset({"accounts_pkey", "transfers_pkey", "transfers_id_key", "pending_transfers_pkey"})
 
+# The first key of the two-key advisory locks that serialise counting one
+# recipient's outbox rows ("SMS"); the second is a hash of the phone number.
+_OUTBOX_COUNT_LOCK_CLASS = 0x534D53
 # params is JSONB; read it back as text so storage.rows.outbox_from_row can json.loads it.
 _OUTBOX_SELECT = OUTBOX_COLUMNS.replace(" params,", " params::text AS params,")
 assert _OUTBOX_SELECT != OUTBOX_COLUMNS
@@ -240,7 +247,7 @@ class PostgresQueries:
         debit_account_id: str | None = None,
         credit_account_id: str | None = None,
     ) -> int:
-        sql = "SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE code = ANY($1::bigint[])"
+        sql = f"SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE code = ANY($1::bigint[]) AND {SETTLED_TRANSFER}"
         params: list[Any] = [[int(c) for c in codes]]
         if debit_account_id is not None:
             params.append(debit_account_id)
@@ -298,6 +305,22 @@ class PostgresQueries:
 
     async def cluster_regions(self) -> list[str]:
         return [r[0] for r in await self._rows("SELECT DISTINCT region FROM clusters ORDER BY region")]
+
+    async def daily_count(self, subject: str, kind: str, day: int) -> int:
+        rows = await self._rows(
+            "SELECT count FROM daily_counters WHERE subject = $1 AND kind = $2 AND day = $3", subject, kind, day
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def count_open_offers(self, seller_id: int, buyer_id: int, *, now_us: int) -> int:
+        rows = await self._rows(
+            "SELECT count(*) FROM offers "
+            "WHERE seller_id = $1 AND buyer_id = $2 AND status = 'open' AND expires_at > $3",
+            seller_id,
+            buyer_id,
+            now_us,
+        )
+        return int(rows[0][0])
 
     async def offer_by_id(self, offer_id: str) -> Offer | None:
         rows = await self._rows(f"SELECT {OFFER_COLUMNS} FROM offers WHERE id = $1", offer_id)
@@ -440,27 +463,32 @@ class PostgresTransaction(PostgresQueries, LedgerTransactionBase):
             user.id,
         )
 
-    async def claim_pin_attempt(self, user_id: int, *, max_failures: int, lock_until: int, now_us: int) -> User | None:
-        # In SET, column names on the right are the row's old values; the row
-        # lock the UPDATE takes serialises concurrent attempts.
-        rows = await self._rows(
-            "UPDATE users SET "
-            "pin_failures = CASE WHEN pin_failures + 1 >= $1 THEN 0 ELSE pin_failures + 1 END, "
-            "pin_locked_until = CASE WHEN pin_failures + 1 >= $1 THEN $2 ELSE pin_locked_until END "
-            f"WHERE id = $3 AND pin_locked_until <= $4 RETURNING {USER_COLUMNS}",
-            max_failures,
-            lock_until,
-            user_id,
-            now_us,
-        )
+    async def user_for_update(self, user_id: int) -> User | None:
+        # The row lock serialises concurrent PIN attempts on one user until the transaction ends.
+        rows = await self._rows(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE", user_id)
         return user_from_row(rows[0]) if rows else None
 
-    async def clear_pin_failures(self, user_id: int) -> None:
+    async def save_pin_state(self, user: User) -> None:
+        sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(PIN_STATE_COLUMNS, 1))
         await self._db.execute(
-            "UPDATE users SET pin_failures = 0, pin_locked_until = 0 "
-            "WHERE id = $1 AND (pin_failures <> 0 OR pin_locked_until <> 0)",
-            user_id,
+            f"UPDATE users SET {sets} WHERE id = ${len(PIN_STATE_COLUMNS) + 1}", *pin_state_values(user), user.id
         )
+
+    async def bump_daily(self, subject: str, kind: str, day: int, limit: int) -> bool:
+        rows = await self._rows(
+            "INSERT INTO daily_counters (subject, kind, day, count) VALUES ($1, $2, $3, 1) "
+            "ON CONFLICT (subject, kind, day) DO UPDATE SET count = daily_counters.count + 1 "
+            "WHERE daily_counters.count < $4 RETURNING count",
+            subject,
+            kind,
+            day,
+            limit,
+        )
+        return bool(rows) and rows[0][0] <= limit
+
+    async def forget_daily_before(self, day: int) -> int:
+        status = await self._db.execute("DELETE FROM daily_counters WHERE day < $1", day)
+        return int(status.split()[-1])
 
     async def insert_cluster(self, cluster: Cluster) -> Cluster:
         rows = await self._rows(
@@ -486,22 +514,60 @@ class PostgresTransaction(PostgresQueries, LedgerTransactionBase):
         )
         return bool(rows)
 
-    async def add_outbox(self, messages: Sequence[OutboxMessage]) -> int:
+    async def add_outbox(self, messages: Sequence[OutboxMessage], *, folded: bool = False, due_at: int = 0) -> int:
         if not messages:
             return 0
         now = self.clock.now_us()
-        rows = [(m.dedupe_key, m.recipient, str(m.language), m.template, outbox_params_json(m)) for m in messages]
+        rows = [
+            (m.dedupe_key, m.recipient, str(m.language), m.template, outbox_params_json(m), m.created_at or now)
+            for m in messages
+        ]
         status = await self._db.execute(
-            "INSERT INTO outbox (dedupe_key, recipient, language, template, params, created_at, updated_at) "
-            "SELECT k, r, l, t, p::jsonb, $6::bigint, $6::bigint "
-            "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) "
-            "WITH ORDINALITY AS m (k, r, l, t, p, n) "
+            "INSERT INTO outbox (dedupe_key, recipient, language, template, params, status, next_attempt_at, "
+            "created_at, updated_at) "
+            "SELECT k, r, l, t, p::jsonb, $8::text, $9::bigint, c, $7::bigint "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) "
+            "WITH ORDINALITY AS m (k, r, l, t, p, c, n) "
             "ORDER BY n ON CONFLICT (dedupe_key) DO NOTHING",
-            *_columns(rows, 5),
+            *_columns(rows, 6),
             now,
+            str(OutboxStatus.FOLDED if folded else OutboxStatus.PENDING),
+            due_at,
         )
         # The command tag is "INSERT 0 <rows>".
         return int(status.rsplit(" ", 1)[1])
+
+    async def existing_outbox_keys(self, dedupe_keys: Sequence[str]) -> set[str]:
+        if not dedupe_keys:
+            return set()
+        rows = await self._rows("SELECT dedupe_key FROM outbox WHERE dedupe_key = ANY($1::text[])", list(dedupe_keys))
+        return {r[0] for r in rows}
+
+    async def count_outbox_since(
+        self, recipients: Sequence[str], since_us: int, *, excluding_templates: Sequence[str]
+    ) -> dict[str, int]:
+        if not recipients:
+            return {}
+        # READ COMMITTED lets two units of work count the same recipient at
+        # once and both add "the last" message. A transaction-scoped advisory
+        # lock per recipient (taken in sorted order, so two never deadlock)
+        # makes the second wait; the count is a separate statement, so its
+        # snapshot is taken after the wait and sees what the first committed.
+        await self._db.execute(
+            "SELECT pg_advisory_xact_lock($1::int, hashtext(r)) "
+            "FROM unnest($2::text[]) WITH ORDINALITY AS u (r, n) ORDER BY n",
+            _OUTBOX_COUNT_LOCK_CLASS,
+            sorted(recipients),
+        )
+        rows = await self._rows(
+            "SELECT recipient, COUNT(*) FROM outbox WHERE recipient = ANY($1::text[]) "
+            "AND created_at >= $2 AND status <> 'folded' AND template <> ALL($3::text[]) "
+            "GROUP BY recipient",
+            list(recipients),
+            since_us,
+            list(excluding_templates),
+        )
+        return {r[0]: int(r[1]) for r in rows}
 
 
 class PostgresStore(PostgresQueries):
@@ -646,6 +712,16 @@ class PostgresStore(PostgresQueries):
             reason,
             self.clock.now_us(),
             provider_ref,
+        )
+        return _changed(status)
+
+    async def scrub_outbox_params(self, row_id: int, params: dict[str, str | int]) -> bool:
+        status = await self._db.execute(
+            "UPDATE outbox SET params = $1::jsonb, updated_at = $2 "
+            "WHERE id = $3 AND status IN ('sent', 'delivered', 'dead')",
+            json.dumps(params, sort_keys=True),
+            self.clock.now_us(),
+            row_id,
         )
         return _changed(status)
 

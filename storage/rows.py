@@ -6,7 +6,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from engine.ledger.model import Account, AccountFlags, AccountKind, Ledger, TransferFlags, TransferRecord
+from engine.ledger.model import (
+    UNSETTLED_FLAGS,
+    Account,
+    AccountFlags,
+    AccountKind,
+    Ledger,
+    TransferFlags,
+    TransferRecord,
+)
 from engine.model import (
     Cluster,
     ClusterKind,
@@ -26,7 +34,13 @@ TRANSFER_COLUMNS = (
     "seq, id, debit_account_id, credit_account_id, amount, ledger, code, flags, pending_id, timeout_s, "
     "reference, timestamp, hash, req_debit_account, req_credit_account, req_amount, req_ledger"
 )
-USER_COLUMNS = "id, phone, name, language, pin_hash, pin_failures, pin_locked_until, created_at"
+# A transfers row that moved posted balances (``TransferRecord.settled`` in SQL): both backends
+# sum settled movement with it, so a reservation and its post are never both counted.
+SETTLED_TRANSFER = f"(flags & {int(UNSETTLED_FLAGS)}) = 0"
+USER_COLUMNS = (
+    "id, phone, name, language, pin_hash, pin_failures, pin_locked_until, created_at, "
+    "pin_failures_total, pin_lock_stage, pin_must_change, hold_until"
+)
 CLUSTER_COLUMNS = "id, name, kind, region, capacity_wh, price_ngwee_per_kwh, created_at"
 OFFER_COLUMNS = (
     "id, reference, seller_id, buyer_id, wh, price_ngwee_per_kwh, cost_ngwee, fee_ngwee, status, created_at, expires_at"
@@ -123,7 +137,33 @@ def user_from_row(r: Row) -> User:
         pin_failures=r[5],
         pin_locked_until=r[6],
         created_at=r[7],
+        pin_failures_total=r[8],
+        pin_lock_stage=r[9],
+        pin_must_change=bool(r[10]),
+        hold_until=r[11],
     )
+
+
+def pin_state_values(u: User) -> tuple[int, int, int, int, int, int]:
+    """The PIN-state columns in PIN_STATE_COLUMNS order."""
+    return (
+        u.pin_failures,
+        u.pin_locked_until,
+        u.pin_failures_total,
+        u.pin_lock_stage,
+        int(u.pin_must_change),
+        u.hold_until,
+    )
+
+
+PIN_STATE_COLUMNS = (
+    "pin_failures",
+    "pin_locked_until",
+    "pin_failures_total",
+    "pin_lock_stage",
+    "pin_must_change",
+    "hold_until",
+)
 
 
 def cluster_from_row(r: Row) -> Cluster:

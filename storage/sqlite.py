@@ -14,6 +14,7 @@ the fsync or on another process's write lock.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,8 @@ from storage.rows import (
     CLUSTER_COLUMNS,
     OFFER_COLUMNS,
     OUTBOX_COLUMNS,
+    PIN_STATE_COLUMNS,
+    SETTLED_TRANSFER,
     TRANSFER_COLUMNS,
     USER_COLUMNS,
     account_from_row,
@@ -60,6 +63,7 @@ from storage.rows import (
     offer_values,
     outbox_from_row,
     outbox_params_json,
+    pin_state_values,
     transfer_from_row,
     transfer_values,
     user_from_row,
@@ -142,7 +146,10 @@ class SqliteQueries:
         debit_account_id: str | None = None,
         credit_account_id: str | None = None,
     ) -> int:
-        sql = f"SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE code IN ({_marks(len(codes))})"
+        sql = (
+            f"SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE code IN ({_marks(len(codes))}) "
+            f"AND {SETTLED_TRANSFER}"
+        )
         params: list[Any] = list(codes)
         if debit_account_id is not None:
             sql += " AND debit_account_id = ?"
@@ -198,6 +205,19 @@ class SqliteQueries:
 
     async def cluster_regions(self) -> list[str]:
         return [r[0] for r in self._all("SELECT DISTINCT region FROM clusters ORDER BY region")]
+
+    async def daily_count(self, subject: str, kind: str, day: int) -> int:
+        rows = self._all(
+            "SELECT count FROM daily_counters WHERE subject = ? AND kind = ? AND day = ?", (subject, kind, day)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def count_open_offers(self, seller_id: int, buyer_id: int, *, now_us: int) -> int:
+        rows = self._all(
+            "SELECT count(*) FROM offers WHERE seller_id = ? AND buyer_id = ? AND status = 'open' AND expires_at > ?",
+            (seller_id, buyer_id, now_us),
+        )
+        return int(rows[0][0])
 
     async def offer_by_id(self, offer_id: str) -> Offer | None:
         rows = self._all(f"SELECT {OFFER_COLUMNS} FROM offers WHERE id = ?", (offer_id,))
@@ -299,23 +319,25 @@ class SqliteTransaction(SqliteQueries, LedgerTransactionBase):
             (user.name, str(user.language), user.pin_hash, user.id),
         )
 
-    async def claim_pin_attempt(self, user_id: int, *, max_failures: int, lock_until: int, now_us: int) -> User | None:
-        # In SET, column names on the right are the row's old values.
-        cur = self._conn.execute(
-            "UPDATE users SET "
-            "pin_failures = CASE WHEN pin_failures + 1 >= ? THEN 0 ELSE pin_failures + 1 END, "
-            "pin_locked_until = CASE WHEN pin_failures + 1 >= ? THEN ? ELSE pin_locked_until END "
-            "WHERE id = ? AND pin_locked_until <= ?",
-            (max_failures, max_failures, lock_until, user_id, now_us),
-        )
-        return await self.user_by_id(user_id) if cur.rowcount == 1 else None
+    async def user_for_update(self, user_id: int) -> User | None:
+        # BEGIN IMMEDIATE already holds the database's write lock: a plain read is serialised.
+        return await self.user_by_id(user_id)
 
-    async def clear_pin_failures(self, user_id: int) -> None:
-        self._conn.execute(
-            "UPDATE users SET pin_failures = 0, pin_locked_until = 0 "
-            "WHERE id = ? AND (pin_failures <> 0 OR pin_locked_until <> 0)",
-            (user_id,),
-        )
+    async def save_pin_state(self, user: User) -> None:
+        sets = ", ".join(f"{c} = ?" for c in PIN_STATE_COLUMNS)
+        self._conn.execute(f"UPDATE users SET {sets} WHERE id = ?", (*pin_state_values(user), user.id))
+
+    async def bump_daily(self, subject: str, kind: str, day: int, limit: int) -> bool:
+        # The conditional upsert counts only under the limit; RETURNING says whether it did.
+        rows = self._conn.execute(
+            "INSERT INTO daily_counters (subject, kind, day, count) VALUES (?, ?, ?, 1) "
+            "ON CONFLICT (subject, kind, day) DO UPDATE SET count = count + 1 WHERE count < ? RETURNING count",
+            (subject, kind, day, limit),
+        ).fetchall()
+        return bool(rows) and rows[0][0] <= limit
+
+    async def forget_daily_before(self, day: int) -> int:
+        return self._conn.execute("DELETE FROM daily_counters WHERE day < ?", (day,)).rowcount
 
     async def insert_cluster(self, cluster: Cluster) -> Cluster:
         try:
@@ -339,18 +361,51 @@ class SqliteTransaction(SqliteQueries, LedgerTransactionBase):
         )
         return cur.rowcount == 1
 
-    async def add_outbox(self, messages: Sequence[OutboxMessage]) -> int:
+    async def add_outbox(self, messages: Sequence[OutboxMessage], *, folded: bool = False, due_at: int = 0) -> int:
         now = self.clock.now_us()
+        status = str(OutboxStatus.FOLDED if folded else OutboxStatus.PENDING)
         before = self._conn.total_changes
         self._conn.executemany(
-            "INSERT INTO outbox (dedupe_key, recipient, language, template, params, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+            "INSERT INTO outbox (dedupe_key, recipient, language, template, params, status, next_attempt_at, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
             [
-                (m.dedupe_key, m.recipient, str(m.language), m.template, outbox_params_json(m), now, now)
+                (
+                    m.dedupe_key,
+                    m.recipient,
+                    str(m.language),
+                    m.template,
+                    outbox_params_json(m),
+                    status,
+                    due_at,
+                    m.created_at or now,
+                    now,
+                )
                 for m in messages
             ],
         )
         return self._conn.total_changes - before
+
+    async def existing_outbox_keys(self, dedupe_keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for part in _chunks(list(dedupe_keys)):
+            rows = self._all(f"SELECT dedupe_key FROM outbox WHERE dedupe_key IN ({_marks(len(part))})", part)
+            found.update(r[0] for r in rows)
+        return found
+
+    async def count_outbox_since(
+        self, recipients: Sequence[str], since_us: int, *, excluding_templates: Sequence[str]
+    ) -> dict[str, int]:
+        # BEGIN IMMEDIATE already holds the database write lock until commit,
+        # so no other writer can add to a count between it and our inserts.
+        if not recipients:
+            return {}
+        rows = self._all(
+            f"SELECT recipient, COUNT(*) FROM outbox WHERE recipient IN ({_marks(len(recipients))}) "
+            f"AND created_at >= ? AND status <> 'folded' AND template NOT IN ({_marks(len(excluding_templates))}) "
+            "GROUP BY recipient",
+            [*recipients, since_us, *excluding_templates],
+        )
+        return {r[0]: int(r[1]) for r in rows}
 
 
 class SqliteStore(SqliteQueries):
@@ -514,6 +569,13 @@ class SqliteStore(SqliteQueries):
             "UPDATE outbox SET status = ?, last_error = ?, updated_at = ? "
             "WHERE provider_ref = ? AND provider_ref <> '' AND status = 'sent'",
             (str(status), reason, self.clock.now_us(), provider_ref),
+        )
+        return changed > 0
+
+    async def scrub_outbox_params(self, row_id: int, params: dict[str, str | int]) -> bool:
+        _, changed = await self._write_one(
+            "UPDATE outbox SET params = ?, updated_at = ? WHERE id = ? AND status IN ('sent', 'delivered', 'dead')",
+            (json.dumps(params, sort_keys=True), self.clock.now_us(), row_id),
         )
         return changed > 0
 

@@ -17,15 +17,19 @@ from aiohttp import web
 
 from engine.platform import Platform
 from menus import MAIN_TREE
-from ussd_server.appkeys import OUTBOX_WORKER, PLATFORM, SESSIONS, SETTINGS, SMS_BACKEND, USSD
-from ussd_server.auth import gateway_auth
+from ussd_server import demo
+from ussd_server.appkeys import OUTBOX_WORKER, PLATFORM, RATE_LIMITS, SESSIONS, SETTINGS, SMS_BACKEND, USSD
+from ussd_server.auth import gateway_auth, startup_warnings
+from ussd_server.body_deadline import body_deadline
 from ussd_server.bootstrap import open_platform
 from ussd_server.gateway import UssdService
 from ussd_server.i18n import Catalogs
 from ussd_server.menu.actions import registry
 from ussd_server.menu.runtime import MenuRuntime
 from ussd_server.menu.tree import load_tree
+from ussd_server.rate_limits import RateLimiter
 from ussd_server.routes import setup_routes
+from ussd_server.sessions import keys
 from ussd_server.sessions.memory import MemorySessionStore
 from ussd_server.sessions.redis_store import RedisSessionStore
 from ussd_server.sessions.store import SessionStore
@@ -63,22 +67,54 @@ async def release_expired(platform: Platform, stop: asyncio.Event, every_s: floa
             await asyncio.wait_for(stop.wait(), timeout=every_s)
 
 
-def create_app(settings: Settings) -> web.Application:
+async def seed_empty_dev_database(settings: Settings, platform: Platform) -> None:
+    """A new dev server shows something to buy at once; production data is never touched."""
+    if not settings.dev_mode:
+        return
+    made = await demo.seed_if_empty(platform)
+    if made is not None:
+        log.info(
+            "empty database: loaded the demo data (%d clusters, %d users; demo PIN %s)",
+            made["clusters"],
+            made["users"],
+            demo.DEMO_PIN,
+        )
+
+
+def create_app(settings: Settings, *, rate_limit_prefix: str = keys.KEY_PREFIX) -> web.Application:
+    """The app; ``rate_limit_prefix`` gives tests a private namespace for the shared counters."""
     runtime, catalogs = build_runtime()  # a broken menu stops start-up, before anything opens
-    app = web.Application(client_max_size=BODY_LIMIT, middlewares=[gateway_auth(settings)])
+    app = web.Application(
+        client_max_size=BODY_LIMIT,
+        # Authentication first: an unauthenticated caller is refused before its body is read.
+        middlewares=[gateway_auth(settings), body_deadline(settings)],
+        # After an early answer (401, 408, 413) aiohttp reads and drops what is left of the body for up
+        # to lingering_time (10 s by default): a trickling client is bounded by the same deadline.
+        handler_args={"lingering_time": settings.body_read_timeout_s},
+    )
     app[SETTINGS] = settings
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         platform = await open_platform(settings)
         try:
+            await seed_empty_dev_database(settings, platform)
             sessions = await open_sessions(settings)
         except BaseException:
+            await platform.store.close()
+            raise
+        try:
+            limiter = await RateLimiter.open(
+                settings.redis_url, pool_size=settings.redis_pool_size, prefix=rate_limit_prefix
+            )
+        except BaseException:
+            await sessions.close()
             await platform.store.close()
             raise
         backend = build_backend(settings)
         worker = OutboxWorker(platform.store, backend, catalogs, settings, platform.clock)
         app[PLATFORM] = platform
         app[SESSIONS] = sessions
+        app[RATE_LIMITS] = limiter
         app[SMS_BACKEND] = backend
         app[OUTBOX_WORKER] = worker
         app[USSD] = UssdService(
@@ -87,6 +123,7 @@ def create_app(settings: Settings) -> web.Application:
             runtime=runtime,
             catalogs=catalogs,
             settings=settings,
+            limiter=limiter,
             on_sms_queued=worker.wake,
         )
         stop = asyncio.Event()
@@ -99,6 +136,7 @@ def create_app(settings: Settings) -> web.Application:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(delivering, timeout=settings.sms_timeout_s + 5)
         await backend.close()
+        await limiter.close()
         await sessions.close()
         await platform.store.close()
 
@@ -207,6 +245,8 @@ def serve(settings: Settings) -> None:
         settings.web_workers,
         "" if settings.web_workers == 1 else "es",
     )
+    for warning in startup_warnings(settings):  # here, in the one process that starts the others
+        log.warning(warning)
     if settings.web_workers > 1:
         if not settings.redis_url:
             raise SystemExit("WEB_WORKERS > 1 needs REDIS_URL: in-process sessions are not shared between processes")

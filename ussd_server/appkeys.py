@@ -6,6 +6,7 @@ from aiohttp import web
 
 from engine.platform import Platform
 from ussd_server.gateway import UssdService
+from ussd_server.rate_limits import RateLimiter
 from ussd_server.sessions.store import SessionStore
 from ussd_server.settings import Settings
 from ussd_server.sms.backends import SmsBackend
@@ -17,3 +18,5 @@ SESSIONS = web.AppKey("sessions", SessionStore)
 USSD = web.AppKey("ussd", UssdService)
 SMS_BACKEND = web.AppKey("sms_backend", SmsBackend)
 OUTBOX_WORKER = web.AppKey("outbox_worker", OutboxWorker)
+# Shared counters (Redis or process memory): gateway auth failures, and per-phone hop and PIN budgets.
+RATE_LIMITS = web.AppKey("rate_limits", RateLimiter)

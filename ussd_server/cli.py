@@ -6,6 +6,7 @@ enerlectra ledger expire         release pending transfers whose timeout passed
 enerlectra demo seed             load demo clusters and users (idempotent)
 enerlectra user show PHONE       one user's profile, balances and last transactions
 enerlectra user list             users, oldest first
+enerlectra user reset-pin PHONE  send a one-time PIN by SMS (changed on the next dial; outflows held 24 h)
 enerlectra stats                 users, clusters and platform carbon savings
 enerlectra ussd funnel           how USSD sessions ended, per last screen (drop-off)
 enerlectra menus lint            check menu trees and catalogs (exit 1 naming every problem)
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -24,7 +26,7 @@ from datetime import UTC, datetime
 from engine.carbon import format_kg, format_tenths
 from engine.errors import EnerlectraError
 from engine.ledger.model import Ledger, TransferCode
-from engine.phones import local_format
+from engine.phones import local_format, mask_phone
 from engine.platform import Platform
 from engine.references import format_reference
 from engine.units import format_energy, format_money, format_price
@@ -61,6 +63,10 @@ async def cmd_expire(platform: Platform, _args: argparse.Namespace) -> int:
 async def cmd_seed(platform: Platform, _args: argparse.Namespace) -> int:
     from ussd_server.demo import DEMO_PIN, seed_demo
 
+    # Demo users have a published PIN and free energy: never in a real database.
+    if not Settings.from_env().dev_mode:
+        print("enerlectra demo seed runs only in dev mode (ENERLECTRA_ENV=dev); nothing was changed", file=sys.stderr)
+        return 1
     made = await seed_demo(platform)
     print(f"demo data ready: {made['clusters']} new clusters, {made['users']} new users (demo PIN {DEMO_PIN})")
     return 0
@@ -71,8 +77,21 @@ async def cmd_user_show(platform: Platform, args: argparse.Namespace) -> int:
     balances = await platform.wallet.balances(user)
     carbon = await platform.carbon.for_user(user)
     print(f"{user.name}  {user.phone} ({local_format(user.phone)})  language={user.language}  id={user.id}")
-    print(f"  registered {_when(user.created_at)}; PIN failures {user.pin_failures}", end="")
-    print(f"; locked until {_when(user.pin_locked_until)}" if user.pin_locked_until > platform.clock.now_us() else "")
+    now = platform.clock.now_us()
+    print(
+        f"  registered {_when(user.created_at)}; wrong PINs {user.pin_failures} now, {user.pin_failures_total} ever",
+        end="",
+    )
+    if user.locked_until_reset:
+        print("; PIN locked until an operator resets it (enerlectra user reset-pin)")
+    elif user.locked_at(now):
+        print(f"; PIN locked until {_when(user.pin_locked_until)} UTC")
+    else:
+        print()
+    if user.pin_must_change:
+        print("  one-time PIN from a reset: must be changed on the next dial")
+    if user.hold_until > now:
+        print(f"  sending and paying held until {_when(user.hold_until)} UTC (after a PIN reset)")
     print(f"  balance {format_money(balances.ngwee)}  energy {format_energy(balances.wh)}")
     print(f"  carbon saved {format_kg(carbon.co2_grams)} CO2 ({format_tenths(carbon.trees_tenths)} trees)")
     page = await platform.wallet.history(user, limit=args.history)
@@ -80,6 +99,17 @@ async def cmd_user_show(platform: Platform, args: argparse.Namespace) -> int:
         amount = format_money(e.amount) if e.ledger is Ledger.ZMW else format_energy(e.amount)
         code = TransferCode.label(e.code)
         print(f"  {_when(e.timestamp)}  {format_reference(e.reference):12} {code:18} {amount:>14}")
+    return 0
+
+
+async def cmd_reset_pin(platform: Platform, args: argparse.Namespace) -> int:
+    """A locked or forgetful user's way back: a one-time PIN by SMS, to be changed on the next dial."""
+    user = await platform.users.get(parse_zambian_mobile(args.phone))
+    reset = await platform.users.reset_pin(user)
+    print(
+        f"{mask_phone(reset.phone)}: one-time PIN queued by SMS (never shown here); it must be changed on the "
+        f"next dial; sending and paying are held until {_when(reset.hold_until)} UTC"
+    )
     return 0
 
 
@@ -130,6 +160,8 @@ def _parser() -> argparse.ArgumentParser:
     show = user.add_parser("show", help="show one user")
     show.add_argument("phone")
     show.add_argument("--history", type=int, default=10)
+    reset = user.add_parser("reset-pin", help="send a one-time PIN by SMS")
+    reset.add_argument("phone")
     listing = user.add_parser("list", help="list users")
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--offset", type=int, default=0)
@@ -149,6 +181,7 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("demo", "seed"): cmd_seed,
     ("user", "show"): cmd_user_show,
     ("user", "list"): cmd_user_list,
+    ("user", "reset-pin"): cmd_reset_pin,
     ("stats", None): cmd_stats,
     ("ussd", "funnel"): cmd_funnel,
 }
@@ -187,6 +220,16 @@ def menus_command(action: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`enerlectra user show ... | head`): stop quietly, like other tools.
+        # stdout is pointed at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command ended by a broken pipe
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()

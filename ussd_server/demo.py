@@ -12,7 +12,7 @@ from engine.errors import AlreadyRegistered, ClusterExists
 from engine.model import ClusterKind, Language
 from engine.platform import Platform
 
-DEMO_PIN = "2580"
+DEMO_PIN = "5173"
 
 
 @dataclass(frozen=True)
@@ -71,3 +71,13 @@ async def seed_demo(platform: Platform) -> dict[str, int]:
         seller=mwila, buyer_phone=chipo.phone, wh=500, price_ngwee_per_kwh=125, operation_id="demo:trade:1"
     )
     return made
+
+
+async def seed_if_empty(platform: Platform) -> dict[str, int] | None:
+    """The demo data, only into a database with no clusters and no users (a new dev server's first start).
+
+    None if there was anything: a database someone has used is never touched.
+    """
+    if await platform.store.count_users() or await platform.store.list_clusters():
+        return None
+    return await seed_demo(platform)

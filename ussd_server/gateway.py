@@ -8,21 +8,25 @@ never reach the phone as anything but a short ``END``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from engine.errors import EnerlectraError
-from engine.phones import mask_phone
 from engine.platform import Platform
 from ussd_server.gsm7 import fit
 from ussd_server.i18n import Catalogs
-from ussd_server.menu.context import Hop
-from ussd_server.menu.runtime import MenuRuntime
+from ussd_server.logfields import log_phone, logfield
+from ussd_server.menu.context import Hop, Limiter
+from ussd_server.menu.resume import resumable_view
+from ussd_server.menu.runtime import MenuRuntime, Reply
 from ussd_server.phones import parse_zambian_mobile
-from ussd_server.sessions.model import Session, text_digest
+from ussd_server.sessions import keys
+from ussd_server.sessions.model import Session, TextDigest, new_nonce
 from ussd_server.sessions.store import Held, SessionStore, SessionStoreUnavailable
 from ussd_server.settings import Settings
 
@@ -30,8 +34,6 @@ log = logging.getLogger("enerlectra.hop")
 REQUIRED = ("sessionId", "serviceCode", "phoneNumber", "text")
 MAX_FIELD = 2000
 MAX_SESSION_ID = 200
-# Screens a dropped session can be resumed at: mid-flow, never home or the very first screens.
-_NOT_RESUMABLE = {"start", "resume", "reg.language"}
 
 
 class BadRequest(ValueError):
@@ -65,7 +67,7 @@ def parse_callback(form: Mapping[str, str]) -> UssdRequest:
     )
 
 
-def newest_input(text: str, session: Session) -> str | None:
+def newest_input(text: str, session: Session, digest: TextDigest) -> str | None:
     """What the user typed this hop, from the cumulative ``*``-joined text.
 
     The previous text is known by length and digest, so an input that itself
@@ -75,7 +77,7 @@ def newest_input(text: str, session: Session) -> str | None:
     previous = session.last_len
     if previous == 0:
         newest = text
-    elif len(text) > previous and text[previous] == "*" and text_digest(text[:previous]) == session.last_digest:
+    elif len(text) > previous and text[previous] == "*" and digest(text[:previous]) == session.last_digest:
         newest = text[previous + 1 :]
     else:
         return None
@@ -91,6 +93,7 @@ class UssdService:
         runtime: MenuRuntime,
         catalogs: Catalogs,
         settings: Settings,
+        limiter: Limiter,
         on_sms_queued: Callable[[], None] = lambda: None,
     ) -> None:
         self.on_sms_queued = on_sms_queued
@@ -99,13 +102,18 @@ class UssdService:
         self.runtime = runtime
         self.catalogs = catalogs
         self.settings = settings
+        self.limiter = limiter
+        self.digest = TextDigest(settings.pin_pepper.encode())
         self._codes = {c.strip("#").strip() for c in settings.ussd_service_codes}
+        self._hop_rate = f"{settings.hops_per_minute}/minute"
 
     def _end(self, key: str, language: str = "en", **params: object) -> str:
         return "END " + fit(self.catalogs.render(language, key, params), 156)
 
     async def hop(self, request: UssdRequest) -> str:
         started = time.perf_counter()
+        # No new step of this hop starts after the deadline (a reply after the gateway's own is lost).
+        deadline = asyncio.get_running_loop().time() + self.settings.hop_deadline_ms / 1000
         outcome, screen = "error", "-"
         try:
             if request.service_code.strip("#").strip() not in self._codes:
@@ -116,8 +124,13 @@ class UssdService:
             except EnerlectraError:
                 outcome = "not_zambian"
                 return self._end("err.not_zambian")
+            # Before the session lock: a phone over its limit costs one counter, nothing more.
+            wait_s = await self._limit(self._hop_rate, keys.RATE_HOPS, phone)
+            if wait_s is not None:
+                outcome = "rate_limited"
+                return self._end("err.slow_down", seconds=math.ceil(wait_s))
             async with self.sessions.hold(request.session_id) as held:
-                reply, outcome, screen, sms_queued = await self._locked_hop(request, phone, held)
+                reply, outcome, screen, sms_queued = await self._locked_hop(request, phone, held, deadline)
             if sms_queued:  # only once the session is saved and the lock released
                 self.on_sms_queued()  # deliver receipts now rather than at the next poll
             return reply
@@ -126,46 +139,62 @@ class UssdService:
             return self._end("err.busy")
         except Exception:
             code = secrets.token_hex(3).upper()
-            log.exception("hop failed ref=%s session=%s", code, request.session_id[:40])
+            log.exception("hop failed ref=%s session=%s", code, logfield(request.session_id, 40))
             return self._end("err.sorry", code=code)
         finally:
             log.info(
                 "hop session=%s phone=%s screen=%s outcome=%s ms=%.1f",
-                request.session_id[:40],
-                mask_phone(request.phone),
+                logfield(request.session_id, 40),
+                log_phone(request.phone),
                 screen,
                 outcome,
                 (time.perf_counter() - started) * 1000,
             )
 
-    async def _locked_hop(self, request: UssdRequest, phone: str, held: Held) -> tuple[str, str, str, bool]:
+    async def _limit(self, rate: str, *identity: str) -> float | None:
+        try:
+            return await self.limiter.hit(rate, *identity)
+        except Exception as exc:  # the limiter shares Redis with the sessions: down together
+            raise SessionStoreUnavailable("rate limiter unavailable") from exc
+
+    async def _locked_hop(
+        self, request: UssdRequest, phone: str, held: Held, deadline: float
+    ) -> tuple[str, str, str, bool]:
         """The hop under its session's lock: (reply, outcome, screen, whether an SMS was queued)."""
-        digest = text_digest(request.text)
+        digest = self.digest(request.text)
         session = held.session
         if session is not None and session.phone != phone:
             return self._end("err.session_mismatch"), "phone_mismatch", "-", False  # never someone else's session
         if session is not None and session.last_digest == digest and session.last_reply:
             return session.last_reply, "replay", session.state, False  # a gateway retry: run nothing again
-        hop = Hop(session or Session(id=request.session_id, phone=phone), self.platform, self.settings, self.catalogs)
+        if session is not None and session.ended and session.last_reply.startswith("END "):
+            return session.last_reply, "ended", session.state, False  # an ended session stays ended
+        hop = Hop(
+            session or Session(id=request.session_id, phone=phone, nonce=new_nonce()),
+            self.platform,
+            self.settings,
+            self.catalogs,
+            limiter=self.limiter,
+            deadline=deadline,
+        )
         s = hop.session
         if session is None:
             s.service_code = request.service_code
             s.started_ms = int(time.time() * 1000)
-            hop.resume_candidate = await self._resume_candidate(phone, request.session_id)
-            if hop.resume_candidate is not None:
-                s.values["resume_id"] = hop.resume_candidate.id
+            shortcut = request.text.split("*") if request.text else []
+            candidate = await self._resume_candidate(phone, request.session_id, shortcut=bool(shortcut))
+            if candidate is not None:
+                hop.resume_candidate = candidate
+                s.values["resume_id"] = candidate.id
             offered = None
             reply = await self.runtime.start(hop)
-            # A dial with inputs already in it (*384*2025*1#) walks them in order.
-            for token in request.text.split("*") if request.text else []:
-                if reply.end:
-                    break
-                reply = await self.runtime.respond(hop, token.replace("¡", "@").strip())
+            reply = await self._walk_shortcut(hop, reply, shortcut)
         else:
             offered = s.values.get("resume_id")
             if offered is not None:
-                hop.resume_candidate = await self.sessions.load(str(offered))
-            newest = newest_input(request.text, s)
+                old = await self.sessions.load(str(offered))
+                hop.resume_candidate = resumable_view(old, self.runtime.screens) if old else None
+            newest = newest_input(request.text, s, self.digest)
             if newest is None:
                 return s.last_reply or self._end("err.busy"), "stale", s.state, False  # a late retry: change nothing
             reply = await self.runtime.respond(hop, newest)
@@ -174,21 +203,36 @@ class UssdService:
             s.values.pop("resume_id", None)
             await self.sessions.delete(str(offered))
         s.hops += 1
+        s.ended = s.ended or reply.end
         s.last_digest, s.last_len, s.last_reply = digest, len(request.text), reply.body
         held.keep(s, self.settings.session_ttl_s)  # written as the lock is released
         return reply.body, "end" if reply.end else "con", s.state, hop.sms_queued
 
-    async def _resume_candidate(self, phone: str, new_id: str) -> Session | None:
-        """The phone's previous session, if it dropped mid-flow within the resume window."""
+    async def _walk_shortcut(self, hop: Hop, reply: Reply, inputs: list[str]) -> Reply:
+        """A dial with inputs in it (*384*2025*2*1#) walks a few of them, never into a PIN screen.
+
+        At most DIAL_SHORTCUT_MAX_INPUTS are taken: a long dial string must not
+        make one request do a whole session's work. A PIN typed in a dial
+        string stays in the phone's call history, so the walk stops at any
+        screen that asks for a PIN and shows it: the PIN is typed there.
+        """
+        for token in inputs[: self.settings.dial_shortcut_max_inputs]:
+            if reply.end or self.runtime.asks_for_pin(hop.session.state) or hop.budget_s() <= 0:
+                break
+            reply = await self.runtime.respond(hop, token.replace("¡", "@").strip())
+        return reply
+
+    async def _resume_candidate(self, phone: str, new_id: str, *, shortcut: bool) -> Session | None:
+        """The phone's previous session, if it dropped mid-flow within the resume window with something to keep.
+
+        A shortcut dial goes where it says and is never offered a resume (it
+        still becomes the phone's latest dial, so the older one is not offered
+        later either).
+        """
         previous_id = await self.sessions.swap_resume(phone, new_id, self.settings.resume_window_s)
-        if previous_id is None or previous_id == new_id:
+        if shortcut or previous_id is None or previous_id == new_id:
             return None
         old = await self.sessions.load(previous_id)
-        if old is None or old.phone != phone or old.ended or not old.state or old.state in _NOT_RESUMABLE:
+        if old is None or old.phone != phone or old.ended:
             return None
-        screen = self.runtime.screens.get(old.state)
-        # Worth resuming: a screen collecting something, not one that only shows or offers choices.
-        collecting = screen is not None and (
-            screen.kind in ("input", "pin") or (screen.kind == "list" and screen.store)
-        )
-        return old if collecting else None
+        return resumable_view(old, self.runtime.screens)

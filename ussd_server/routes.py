@@ -10,6 +10,7 @@ from aiohttp import web
 from engine.model import UssdSessionEnd
 from ussd_server.appkeys import PLATFORM, SESSIONS, SETTINGS, SMS_BACKEND, USSD
 from ussd_server.gateway import BadRequest, parse_callback
+from ussd_server.logfields import log_phone, logfield
 from ussd_server.sessions.store import SessionStoreUnavailable
 from ussd_server.sms.backends import InboxBackend
 from ussd_server.sms.delivery_reports import InvalidDeliveryReport, apply_delivery_report, parse_delivery_report
@@ -61,7 +62,11 @@ async def ussd_events(request: web.Request) -> web.Response:
     )
     await request.app[PLATFORM].store.record_ussd_end(event)
     log.info(
-        "session-end session=%s status=%s screen=%s hops=%s", session_id[:40], event.status, last_screen, event.hops
+        "session-end session=%s status=%s screen=%s hops=%s",
+        logfield(session_id, 40),
+        logfield(event.status),
+        logfield(last_screen),
+        event.hops,
     )
     return web.Response(text="OK", content_type="text/plain")
 
@@ -72,7 +77,16 @@ async def sms_delivery(request: web.Request) -> web.Response:
         report = parse_delivery_report(await _form(request))
     except InvalidDeliveryReport as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    await apply_delivery_report(request.app[PLATFORM].store, report)
+    changed = await apply_delivery_report(request.app[PLATFORM].store, report)
+    if report.is_final:  # progress reports (Sent, Buffered...) would only be noise
+        log.info(
+            "sms-delivery ref=%s status=%s phone=%s reason=%s%s",
+            logfield(report.provider_ref, 80),
+            report.status.value,
+            log_phone(report.phone),
+            logfield(report.failure_reason, 80) or "-",
+            "" if changed else " (no outbox row changed: unknown or repeated)",
+        )
     return web.Response(text="OK", content_type="text/plain")
 
 
@@ -101,7 +115,12 @@ async def health(request: web.Request) -> web.Response:
     platform = request.app[PLATFORM]
     kdf = platform.users.kdf
     # Load, not health: a deep PIN queue sheds checks by design and does not make the service degraded.
-    pin_queue = {"pending": kdf.pending, "expected_wait_ms": round(kdf.expected_wait_s() * 1000), "shed": kdf.shed}
+    pin_queue = {
+        "pending": kdf.pending,
+        "expected_wait_ms": round(kdf.expected_wait_s() * 1000),
+        "shed": kdf.shed,
+        "runs": kdf.runs,
+    }
     body = {"status": "ok" if ok else "degraded", "backend": platform.store.backend, **checks, "pin_queue": pin_queue}
     return web.json_response(body, status=200 if ok else 503)
 

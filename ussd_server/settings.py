@@ -8,17 +8,20 @@ by the units module into integers.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.config import EngineConfig
 from engine.errors import InvalidAmount
-from engine.units import parse_money
+from engine.units import parse_energy, parse_money
 
 DEV_PEPPER = "dev-only-pepper-do-not-use-in-production"
+# Production secrets are long random strings (`openssl rand -hex 32`); nobody types or guesses those.
+MIN_PRODUCTION_SECRET_CHARS = 32
 
 
 class SettingsError(ValueError):
@@ -45,7 +48,25 @@ class Settings(BaseModel):
     # The same for someone whose last PIN got that answer: they are let in ahead of newcomers.
     pin_retry_max_wait_ms: int = Field(default=9000, ge=100, le=9000)
     pin_max_failures: int = Field(default=3, ge=1, le=10)
-    pin_lock_minutes: int = Field(default=30, ge=1)
+    # Each lock after pin_max_failures wrong PINs lasts the next of these; after the last stage
+    # the PIN stays locked until an operator resets it (`enerlectra user reset-pin`).
+    pin_lock_minutes: tuple[int, ...] = Field(default=(30, 24 * 60), min_length=1, max_length=5)
+    # Per phone: PIN checks a minute (each costs a slow KDF run) and hops a minute (no person is faster).
+    pin_checks_per_minute: int = Field(default=6, ge=1, le=100_000)
+    hops_per_minute: int = Field(default=30, ge=1, le=100_000)
+    # After an operator PIN reset, nothing leaves the wallet for this long (a SIM-swap pattern).
+    reset_hold_hours: int = Field(default=24, ge=0, le=24 * 14)
+    # Per user and day (local time): energy gifts, sale offers, and looking up another number.
+    gifts_per_day: int = Field(default=10, ge=0, le=10_000)
+    offers_per_day: int = Field(default=10, ge=0, le=10_000)
+    lookups_per_day: int = Field(default=20, ge=0, le=10_000)
+    # The smallest gift or offer, and how many offers one seller may have open to one buyer.
+    min_transfer_wh: int = Field(default=100, ge=1)
+    max_open_offers_per_pair: int = Field(default=3, ge=1, le=100)
+    # SMS per recipient and day that are not about security; receipts beyond fold into one summary.
+    sms_daily_cap: int = Field(default=10, ge=1, le=1000)
+    # Days, and the evening summary, follow Zambian time (CAT, UTC+2, no daylight saving).
+    local_utc_offset_hours: int = Field(default=2, ge=-12, le=14)
     starting_credit_ngwee: int = Field(default=500, ge=0)
     platform_price_ngwee_per_kwh: int = Field(default=120, gt=0)
     trade_fee_bps: int = Field(default=0, ge=0, le=2000)
@@ -58,10 +79,23 @@ class Settings(BaseModel):
     # USSD gateway
     ussd_service_codes: tuple[str, ...] = ("*384*2025#",)
     gateway_secret: str | None = Field(default=None, repr=False)
-    gateway_auth: Literal["token", "basic"] = "token"
+    gateway_auth: Literal["token", "basic"] = "basic"
     gateway_allowed_ips: tuple[str, ...] = ()  # CIDRs; empty = any address
+    gateway_user: str = "africastalking"  # the username basic auth expects
+    # CIDRs of reverse proxies in front of us: their X-Forwarded-For names the real caller.
+    trusted_proxies: tuple[str, ...] = ()
+    # Failed gateway authentications per source address a minute before it is refused outright.
+    auth_failures_per_minute: int = Field(default=10, ge=1, le=10_000)
+    # A request body must arrive within this time (a trickled body would hold a connection open).
+    body_read_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # No new step of a hop starts after this (the gateway gives up after ~10-15 s).
+    hop_deadline_ms: int = Field(default=9500, ge=1000, le=14_000)
+    # Inputs taken from a dial string (*384*2025*1*2#); never a PIN, which would stay in the call log.
+    dial_shortcut_max_inputs: int = Field(default=3, ge=0, le=10)
     session_ttl_s: int = Field(default=180, ge=30, le=3600)
-    resume_window_s: int = Field(default=300, ge=0, le=3600)
+    resume_window_s: int = Field(default=120, ge=0, le=3600)
+    # Regions in the buy menu: these first, in this order; any other after, A-Z.
+    region_order: tuple[str, ...] = ("Lusaka", "Copperbelt", "Kabwe", "Rural")
     redis_pool_size: int = Field(default=256, ge=8, le=10_000)
 
     # SMS delivery
@@ -75,12 +109,54 @@ class Settings(BaseModel):
     sms_max_attempts: int = Field(default=12, ge=1, le=50)
     sms_poll_interval_s: float = Field(default=1.0, gt=0, le=60)
 
+    @field_validator("gateway_allowed_ips", "trusted_proxies")
+    @classmethod
+    def _cidrs(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an address or network (write e.g. 10.0.0.0/8)") from None
+        return cidrs
+
+    @field_validator("gateway_user")
+    @classmethod
+    def _basic_auth_user(cls, user: str) -> str:
+        if not user or ":" in user:
+            raise ValueError("the basic auth user name must be non-empty and without ':'")
+        return user
+
+    @model_validator(mode="after")
+    def _dev_mode_only_on_loopback(self) -> Settings:
+        # Dev mode runs without a gateway secret, with the dev PIN pepper and /dev/sms: never reachable from outside.
+        if self.env == "dev" and not is_loopback(self.host):
+            raise ValueError(
+                f"ENERLECTRA_ENV=dev serves only on a loopback HOST (127.0.0.1, ::1 or localhost), not {self.host!r}:"
+                " set HOST=127.0.0.1, or ENERLECTRA_ENV=production with its secrets"
+            )
+        return self
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
-        if self.env == "production" and self.pin_pepper == DEV_PEPPER:
-            raise ValueError("PIN_PEPPER must be set to a secret of at least 16 characters in production")
-        if self.env == "production" and not self.gateway_secret:
-            raise ValueError("GATEWAY_SECRET must be set in production: the USSD and SMS callbacks need it")
+        if self.env == "production":
+            # Every problem at once: an operator fixing them one start at a time would give up.
+            problems = []
+            if self.pin_pepper == DEV_PEPPER or len(self.pin_pepper) < MIN_PRODUCTION_SECRET_CHARS:
+                problems.append(
+                    f"PIN_PEPPER must be a secret of at least {MIN_PRODUCTION_SECRET_CHARS} characters in production"
+                )
+            if len(self.gateway_secret or "") < MIN_PRODUCTION_SECRET_CHARS:
+                problems.append(
+                    f"GATEWAY_SECRET must be a secret of at least {MIN_PRODUCTION_SECRET_CHARS} characters in "
+                    "production: the USSD and SMS callbacks need it"
+                )
+            if self.sms_backend != "africastalking":
+                problems.append(
+                    "SMS_BACKEND must be africastalking in production: console writes whole texts, phone numbers "
+                    "and balances to the log, and inbox is for dev only"
+                )
+            if problems:
+                raise ValueError("; ".join(problems))
         if self.pin_retry_max_wait_ms < self.pin_max_wait_ms:
             raise ValueError("PIN_RETRY_MAX_WAIT_MS must be at least PIN_MAX_WAIT_MS: a retry waits no less")
         if self.sms_backend == "africastalking" and not self.at_api_key:
@@ -103,7 +179,15 @@ class Settings(BaseModel):
             pin_max_wait_ms=self.pin_max_wait_ms,
             pin_retry_max_wait_ms=self.pin_retry_max_wait_ms,
             pin_max_failures=self.pin_max_failures,
-            pin_lock_seconds=self.pin_lock_minutes * 60,
+            pin_lock_stages_s=tuple(m * 60 for m in self.pin_lock_minutes),
+            reset_hold_s=self.reset_hold_hours * 3600,
+            gifts_per_day=self.gifts_per_day,
+            offers_per_day=self.offers_per_day,
+            lookups_per_day=self.lookups_per_day,
+            min_transfer_wh=self.min_transfer_wh,
+            max_open_offers_per_pair=self.max_open_offers_per_pair,
+            sms_daily_cap=self.sms_daily_cap,
+            local_utc_offset_s=self.local_utc_offset_hours * 3600,
             starting_credit_ngwee=self.starting_credit_ngwee,
             platform_price_ngwee_per_kwh=self.platform_price_ngwee_per_kwh,
             trade_fee_bps=self.trade_fee_bps,
@@ -133,7 +217,20 @@ class Settings(BaseModel):
             "PIN_MAX_WAIT_MS": "pin_max_wait_ms",
             "PIN_RETRY_MAX_WAIT_MS": "pin_retry_max_wait_ms",
             "PIN_MAX_FAILURES": "pin_max_failures",
-            "PIN_LOCK_MINUTES": "pin_lock_minutes",
+            "PIN_CHECKS_PER_MINUTE": "pin_checks_per_minute",
+            "HOPS_PER_MINUTE": "hops_per_minute",
+            "RESET_HOLD_HOURS": "reset_hold_hours",
+            "GIFTS_PER_DAY": "gifts_per_day",
+            "OFFERS_PER_DAY": "offers_per_day",
+            "LOOKUPS_PER_DAY": "lookups_per_day",
+            "MAX_OPEN_OFFERS_PER_PAIR": "max_open_offers_per_pair",
+            "SMS_DAILY_CAP": "sms_daily_cap",
+            "LOCAL_UTC_OFFSET_HOURS": "local_utc_offset_hours",
+            "GATEWAY_USER": "gateway_user",
+            "AUTH_FAILURES_PER_MINUTE": "auth_failures_per_minute",
+            "BODY_READ_TIMEOUT_S": "body_read_timeout_s",
+            "HOP_DEADLINE_MS": "hop_deadline_ms",
+            "DIAL_SHORTCUT_MAX_INPUTS": "dial_shortcut_max_inputs",
             "TRADE_FEE_BPS": "trade_fee_bps",
             "OFFER_TTL_HOURS": "offer_ttl_hours",
             "CARBON_G_PER_KWH": "carbon_g_per_kwh",
@@ -153,7 +250,13 @@ class Settings(BaseModel):
             "SMS_MAX_ATTEMPTS": "sms_max_attempts",
             "SMS_POLL_INTERVAL_S": "sms_poll_interval_s",
         }
-        lists = {"USSD_SERVICE_CODES": "ussd_service_codes", "GATEWAY_ALLOWED_IPS": "gateway_allowed_ips"}
+        lists = {
+            "USSD_SERVICE_CODES": "ussd_service_codes",
+            "GATEWAY_ALLOWED_IPS": "gateway_allowed_ips",
+            "TRUSTED_PROXIES": "trusted_proxies",
+            "REGION_ORDER": "region_order",
+            "PIN_LOCK_MINUTES": "pin_lock_minutes",
+        }
         for var, name in lists.items():
             if env.get(var):
                 raw[name] = tuple(part.strip() for part in env[var].split(",") if part.strip())
@@ -161,6 +264,13 @@ class Settings(BaseModel):
             if env.get(var):
                 raw[name] = env[var]
         money = {"STARTING_CREDIT": "starting_credit_ngwee", "PLATFORM_PRICE_PER_KWH": "platform_price_ngwee_per_kwh"}
+        energy = {"MIN_TRANSFER_KWH": "min_transfer_wh"}
+        for var, name in energy.items():
+            if env.get(var):
+                try:
+                    raw[name] = parse_energy(env[var])
+                except InvalidAmount as exc:
+                    raise SettingsError(f"{var}={env[var]!r}: {exc.detail} (write kWh, e.g. 0.1)") from None
         for var, name in money.items():
             if env.get(var):
                 try:
@@ -170,9 +280,19 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            names = {v: k for k, v in {**plain, **money, **lists}.items()}
+            names = {v: k for k, v in {**plain, **money, **energy, **lists}.items()}
             lines = [
                 f"{names.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'settings'}: {e['msg']}"
                 for e in exc.errors()
             ]
             raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: a listener no other machine can reach."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -48,6 +48,10 @@ class TransferFlags(enum.IntFlag):
 TWO_PHASE_FLAGS = (
     TransferFlags.PENDING | TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING | TransferFlags.EXPIRE_PENDING
 )
+# Entries that settle nothing: a reservation, and its void or its expiry. What settles a
+# reservation is its post, whose record carries the reservation's accounts and the amount
+# posted; so counting every entry without these flags counts each settled movement once.
+UNSETTLED_FLAGS = TransferFlags.PENDING | TransferFlags.VOID_PENDING | TransferFlags.EXPIRE_PENDING
 
 
 class TransferCode(enum.IntEnum):
@@ -240,6 +244,11 @@ class TransferRecord:
             self.timeout_s,
             self.reference,
         )
+
+    @property
+    def settled(self) -> bool:
+        """The entry moved posted balances: a single-phase transfer or the post of a reservation."""
+        return not self.flags & UNSETTLED_FLAGS
 
     @property
     def expires_at(self) -> int | None:

@@ -4,7 +4,7 @@ Each registered caller is one handset (one session at a time, as on a real
 SIM) that dials again and again until the drill stops it. A journey is one of
 
 * ``buy``: buy energy from a cluster (region, cluster, kWh, PIN): 2 transfers, 1 SMS;
-* ``gift``: send energy to another caller (number, kWh, "free gift", PIN): 1 transfer, 2 SMS.
+* ``gift``: send energy to another caller (Send energy, number, kWh, PIN): 1 transfer, 2 SMS.
 
 (Selling at a price makes an offer the buyer accepts later; it is not a
 one-journey receipt, so the load does not use it.)
@@ -218,9 +218,9 @@ class Load:
             cost = cost_of_energy(wh, price)
             confirm = self.t(lang, "buy.confirm", wh=wh, cluster_name=CLUSTER_NAMES[cluster], cost=cost)
             return [self.t(lang, "home.buy"), region, cluster, ("", typed), (confirm, PIN)], wh, cost
-        confirm = self.t(lang, "send.confirm", wh=wh, counterpart_name=other.name, counterpart=other.phone)
+        confirm = self.t(lang, "send.confirm", wh=wh, counterpart_name=other.short_name, counterpart=other.phone)
         number = "0" + other.phone[4:]  # the number as people write it
-        return [self.t(lang, "home.sell"), ("", number), ("", typed), ("", "2"), (confirm, PIN)], wh, 0  # 2 Free gift
+        return [self.t(lang, "home.send"), ("", number), ("", typed), (confirm, PIN)], wh, 0
 
     # --- one hop --------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 The lock is counted in the database, so it must hold across sessions (a new
 ``sessionId`` for every guess) and across server processes (two ``enerlectra
 serve`` on different ports sharing PostgreSQL and Redis, guesses spread over
-both). Once locked, the right PIN is refused too, on every money action, for
+both). Once locked, every PIN journey says so at its start, on either process, for
 the configured 30 minutes.
 """
 
@@ -82,32 +82,32 @@ async def test_three_wrong_pins_in_new_sessions_on_two_processes_lock_money_acti
         for i, pin in enumerate(WRONG[:3]):  # each guess: a new session, alternating between the two processes
             phone = await on_buy_pin_screen(stack, gws[i % 2], user)
             replies.append(await phone.send(pin))
-        locked = "END " + t(stack, user, "err.pin_locked", minutes=LOCK_MINUTES)
+        locked = "CON " + t(stack, user, "lock.minutes", minutes=LOCK_MINUTES) + "\n" + t(stack, user, "nav.back_home")
         until = await locked_until(stack, user)
 
-        # The right PIN now, on either process, to buy energy or to change the PIN: all refused.
+        # On either process, buying or changing the PIN is refused at the start, before any PIN is typed.
         right = []
         for gateway in gws:
-            phone = await on_buy_pin_screen(stack, gateway, user)
-            right.append(await phone.send(PIN))
+            phone = await at_home(stack, gateway, user)
+            right.append(await phone.send(option(phone.last, t(stack, user, "home.buy"))))
             phone = await at_home(stack, gateway, user)
             await phone.send(option(phone.last, t(stack, user, "home.account")))
-            await phone.send(option(phone.last, t(stack, user, "account.pin")))
-            right.append(await phone.send(PIN))
+            right.append(await phone.send(option(phone.last, t(stack, user, "account.pin"))))
         after = await wallets(stack)
 
     report(
         load=f"1 caller, 3 wrong PINs in 3 new sessions alternating over 2 server processes (ports "
         f"{', '.join(str(s.port) for s in stack.servers)}), then the right PIN 4 times",
         faults="PIN brute force across sessions and processes",
-        result=f"replies {[r[:40] for r in replies]}; right PIN afterwards: {sum(r == locked for r in right)}/4 locked",
+        result=f"replies {[r[:40] for r in replies]}; PIN journeys afterwards: {sum(r == locked for r in right)}/4 "
+        "told at the start that the PIN is locked",
     )
     assert replies[0].startswith("CON " + t(stack, user, "err.wrong_pin", attempts_left=2)), replies
     assert replies[1].startswith("CON " + t(stack, user, "err.wrong_pin", attempts_left=1)), replies
-    assert replies[2] == locked, f"the third wrong PIN, in a third session, did not lock money actions: {replies}"
+    assert replies[2] == locked, f"the third wrong PIN, in a third session, did not lock the PIN: {replies}"
     expected_until = time.time() + LOCK_MINUTES * 60
     assert abs(until / 1e6 - expected_until) < 120, f"locked until {until}, expected ~{expected_until:.0f} (30 min)"
-    assert right == [locked] * 4, f"the right PIN was accepted during the lock: {right}"
+    assert right == [locked] * 4, f"a PIN journey went on during the lock: {right}"
     assert after.balances == before.balances, "money or energy moved while the PIN was locked"
 
 

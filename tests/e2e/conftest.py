@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
 
 from engine.model import User
 from engine.platform import Platform
@@ -40,6 +42,9 @@ BASE_ENV = {
     "PIN_PEPPER": "e2e-pepper-0123456789abcdef",
     "LOG_LEVEL": "WARNING",
     "SMS_BACKEND": "inbox",  # the app's own outbox worker delivers into an in-memory inbox per phone
+    # A test phone answers in milliseconds, far faster than a person: tests of these limits set them back.
+    "HOPS_PER_MINUTE": "1000",
+    "PIN_CHECKS_PER_MINUTE": "1000",
 }
 _SCREEN_LOG = pytest.StashKey[ScreenLog]()
 
@@ -101,7 +106,9 @@ async def running_app(
     params: dict[str, str] | None = None,
 ) -> AsyncIterator[World]:
     settings = Settings.from_env({**BASE_ENV, **env})
-    app = create_app(settings)
+    # Every app counts in its own namespace: tests all call from 127.0.0.1 and must not share budgets.
+    rate_limit_prefix = f"test-{secrets.token_hex(4)}:enerlectra:"
+    app = create_app(settings, rate_limit_prefix=rate_limit_prefix)
     async with TestClient(TestServer(app)) as client:
         platform = app[PLATFORM]
         if seed:
@@ -113,6 +120,18 @@ async def running_app(
         finally:
             with contextlib.suppress(Exception):  # the store may be down on purpose; its keys expire by TTL
                 await gateway.forget()
+            if settings.redis_url:
+                with contextlib.suppress(Exception):  # rate-limit keys expire with their window anyway
+                    await delete_prefixed(settings.redis_url, rate_limit_prefix)
+
+
+async def delete_prefixed(url: str, prefix: str) -> None:
+    raw = Redis.from_url(url)
+    try:
+        async for key in raw.scan_iter(match=f"{prefix}*"):
+            await raw.delete(key)
+    finally:
+        await raw.aclose()
 
 
 @pytest.fixture(scope="session")

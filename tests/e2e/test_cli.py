@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -58,7 +61,7 @@ def test_demo_seed_reports_the_demo_pin(tmp_path: Path) -> None:
     cli = Cli(tmp_path / "cli.db")
     ok(cli("db", "migrate"))
     out = ok(cli("demo", "seed"))
-    assert "demo PIN 2580" in out
+    assert "demo PIN 5173" in out
     assert "4 new users" in out
 
 
@@ -152,3 +155,104 @@ def test_an_invalid_setting_exits_2_naming_the_variable(seeded: Cli) -> None:
     assert result.returncode == 2
     assert "PORT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+PRODUCTION = {
+    "ENERLECTRA_ENV": "production",
+    "PIN_PEPPER": "p" * 40,
+    "GATEWAY_SECRET": "g" * 40,
+    "SMS_BACKEND": "africastalking",
+    "AT_API_KEY": "at-api-key",
+}
+
+
+def test_demo_seed_is_refused_in_production(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "cli.db")
+    ok(cli("db", "migrate", **PRODUCTION))
+    result = cli("demo", "seed", **PRODUCTION)
+    assert result.returncode != 0
+    assert "only in dev mode" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "users: 0" in ok(cli("stats", **PRODUCTION)), "nothing was seeded"
+
+
+def test_dev_mode_on_a_public_address_is_refused_saying_what_to_set(tmp_path: Path) -> None:
+    result = Cli(tmp_path / "cli.db")("serve", HOST="0.0.0.0")
+    assert result.returncode == 2
+    assert "HOST=127.0.0.1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_without_an_allow_list_warns_once_at_start(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "cli.db")
+    ok(cli("db", "migrate", **PRODUCTION))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [str(ENERLECTRA), "serve"],
+        env={**cli.env, **PRODUCTION, "PORT": str(port)},
+        cwd=cli.db.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    warnings = [line for line in stderr.splitlines() if "WARNING" in line and "GATEWAY_ALLOWED_IPS" in line]
+    assert len(warnings) == 1, stderr
+    assert "any address" in warnings[0]
+
+
+def test_output_cut_short_by_the_reader_ends_quietly(seeded: Cli) -> None:
+    """``enerlectra user show ... | head -1``: no traceback when head stops reading."""
+    reader = subprocess.Popen(  # head reads one line, then closes the pipe
+        ["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+    )
+    result = subprocess.run(
+        [str(ENERLECTRA), "user", "show", "0977123456", "--history", "500"],
+        env=seeded.env,
+        cwd=seeded.db.parent,
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert reader.stdin is not None
+    reader.stdin.close()
+    reader.wait(timeout=10)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "BrokenPipe" not in result.stderr, result.stderr
+
+
+def test_reset_pin_queues_a_one_time_pin_without_showing_it(seeded: Cli) -> None:
+    out = ok(seeded("user", "reset-pin", "0966234567"))
+    assert "one-time PIN queued by SMS" in out
+    assert "+26096*****67" in out
+    db = sqlite3.connect(seeded.db)
+    try:
+        [(params,)] = db.execute(
+            "SELECT params FROM outbox WHERE recipient = '+260966234567' AND template = 'sms.pin_reset'"
+        ).fetchall()
+    finally:
+        db.close()
+    one_time = re.search(r'"pin": ?"(\d{4})"', params)
+    assert one_time is not None
+    assert one_time.group(1) not in out, "the operator never sees the one-time PIN"
+    shown = ok(seeded("user", "show", "0966234567"))
+    assert "one-time PIN from a reset: must be changed on the next dial" in shown
+    assert "sending and paying held until" in shown

@@ -35,7 +35,7 @@ END_OF_SESSION = {
     "cost": "ZMW 0.0500",
     "durationInMillis": "53420",
     "hopsCount": "5",
-    "input": "2*3*2*1.5*2580",
+    "input": "2*3*2*1.5*5173",
     "lastAppResponse": "END Done!",
     "errorMessage": "",
     "date": "2025-11-25 10:15:00",
@@ -106,7 +106,7 @@ async def test_events_accept_an_end_of_session_notification(world: World) -> Non
 
 
 async def test_token_mode(database_url: str, screen_log: ScreenLog) -> None:
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url(), "GATEWAY_SECRET": SECRET}
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url(), "GATEWAY_SECRET": SECRET, "GATEWAY_AUTH": "token"}
     async with running_app(env, screen_log, seed=False) as world:
         post = world.gateway.post
         assert (await post("/ussd", form(), params={})).status == 401
@@ -118,23 +118,24 @@ async def test_token_mode(database_url: str, screen_log: ScreenLog) -> None:
         assert check_reply(reply).startswith("CON " + world.t("en", "reg.welcome"))
         assert (await post("/ussd/events", END_OF_SESSION, params={"token": SECRET})).status == 200
         # basic credentials do not count in token mode
-        assert (await post("/ussd", form(), params={}, headers=basic("at", SECRET))).status == 401
+        assert (await post("/ussd", form(), params={}, headers=basic("africastalking", SECRET))).status == 401
         async with world.client.get("/health") as response:
             assert response.status == 200, "health stays open for load balancers"
 
 
 async def test_basic_mode(database_url: str, screen_log: ScreenLog) -> None:
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url(), "GATEWAY_SECRET": SECRET, "GATEWAY_AUTH": "basic"}
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url(), "GATEWAY_SECRET": SECRET}  # basic is the default
     async with running_app(env, screen_log, seed=False) as world:
         post = world.gateway.post
         async with world.client.post("/ussd", data=form()) as response:
             assert response.status == 401
             assert response.headers.get("WWW-Authenticate", "").startswith("Basic")
-        assert (await post("/ussd", form(), headers=basic("at", "wrong-password"))).status == 401
+        assert (await post("/ussd", form(), headers=basic("africastalking", "wrong-password"))).status == 401
+        assert (await post("/ussd", form(), headers=basic("at", SECRET))).status == 401, "the user name counts too"
         assert (await post("/ussd", form(), params={"token": SECRET})).status == 401, "a token is not basic auth"
         reply = await post("/ussd", form(), headers=basic("africastalking", SECRET))
         assert check_reply(reply).startswith("CON " + world.t("en", "reg.welcome"))
-        assert (await post("/ussd/events", END_OF_SESSION, headers=basic("at", SECRET))).status == 200
+        assert (await post("/ussd/events", END_OF_SESSION, headers=basic("africastalking", SECRET))).status == 200
         async with world.client.post(
             "/ussd", data=form(), headers={"Authorization": "Basic !!!not-base64!!!"}
         ) as response:

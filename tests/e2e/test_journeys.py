@@ -9,9 +9,9 @@ test's dropped session.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
 
-from engine.ledger.model import Ledger, TransferCode
+from engine.local_time import local_text
 from engine.model import ClusterKind, OutboxRow, User
 from engine.units import cost_of_energy, format_energy, format_money
 from tests.e2e.conftest import LANGUAGES, World
@@ -20,17 +20,15 @@ from ussd_server.demo import DEMO_PIN
 
 NEW_PIN = "4826"
 WRONG_PIN = "9173"
+# What a user reads with one try left: the singular form, in each language.
+ONE_TRY_LEFT = {
+    "en": "Wrong PIN. 1 try left.",
+    "ny": "PIN yolakwa. Kwatsala mwayi umodzi wokha.",
+    "bem": "PIN tailungeme. Kwashala umuku umo fye.",
+}
 LANGUAGE_NAMES = {"en": "English", "ny": "Chinyanja", "bem": "Ichibemba"}
 MWILA = "+260977123456"  # a demo user (Bemba by default)
 KABULONGA = ("Lusaka", "Kabulonga Micro-Grid", "lsk-kabulonga-micro", 115)
-TX_LABELS = {
-    TransferCode.STARTING_CREDIT: "tx.bonus",
-    TransferCode.CLUSTER_ENERGY: "tx.solar",
-    TransferCode.CLUSTER_PAYMENT: "tx.payment",
-    TransferCode.ENERGY_GIFT: "tx.gift",
-    TransferCode.ENERGY_TRADE: "tx.energy",
-    TransferCode.ENERGY_PAYMENT: "tx.payment",
-}
 
 
 def other_language(language: str) -> str:
@@ -88,9 +86,11 @@ async def test_registration_in_chosen_language(world: World, language: str) -> N
     home = await phone.send(NEW_PIN)
 
     assert len(phone.replies) <= 5, phone.replies
-    assert lines(home)[0] == world.t(language, "home.title", first_name="Mutale"), home
-    for key in ("home.balance", "home.buy", "home.sell", "home.account"):
-        assert world.t(language, key) in home, f"{key} missing on the main menu:\n{home}"
+    keys = ("home.balance", "home.buy", "home.sell", "home.send", "home.offers", "home.account")
+    assert lines(home) == [
+        world.t(language, "home.title", first_name="Mutale"),
+        *(f"{i} {world.t(language, key)}" for i, key in enumerate(keys, 1)),
+    ], f"the main menu differs:\n{home}"
     user = await world.user(phone.number)
     assert (user.name, str(user.language)) == ("Mutale Chanda", language)
     balances = await world.platform.wallet.balances(user)
@@ -148,25 +148,99 @@ async def _statement_user(world: World, language: str) -> User:
     return user
 
 
-async def test_mini_statement(world: World, language: str) -> None:
-    user = await _statement_user(world, language)
+def today(world: World) -> str:
+    # Dates are shown in Zambian time (UTC+2): a purchase at 23:00 UTC is on the next day's line.
+    return local_text(world.platform.clock.now_us(), world.platform.config.local_utc_offset_s, "%d/%m")
+
+
+def statement_line(world: World, language: str, key: str, **params: object) -> str:
+    """One mini-statement line as the user reads it: today's date, then what happened."""
+    return world.t(language, "statement.item", when=today(world), what=world.t(language, key, **params))
+
+
+async def read_statement(world: World, user: User) -> tuple[Phone, str]:
+    """Dial, open the balance, then the mini-statement: the phone and its first page."""
+    language = str(user.language)
     phone = await dial_home(world, user)
     await choose(world, phone, language, "home.balance")
-    reply = await choose(world, phone, language, "wallet.statement")
+    return phone, await choose(world, phone, language, "wallet.statement")
 
-    assert lines(reply)[0] == world.t(language, "statement.title"), reply
-    history = await world.platform.wallet.history(user, limit=12)
-    expected = []
-    for entry in history.entries:  # newest first
-        when = datetime.fromtimestamp(entry.timestamp / 1_000_000, UTC).strftime("%d/%m")
-        amount = format_money(entry.amount) if entry.ledger is Ledger.ZMW else format_energy(entry.amount)
-        what = world.t(language, TX_LABELS[TransferCode(entry.code)])
-        expected.append(
-            world.t(language, "statement.item", when=when, what=what, amount="+" * (entry.amount > 0) + amount)
+
+async def test_mini_statement(world: World, language: str) -> None:
+    user = await _statement_user(world, language)
+    _, reply = await read_statement(world, user)
+
+    expected = [
+        statement_line(world, language, "stmt.gift_in", wh=500, name="Mwila B."),
+        # A cluster's name is cut to whole words that fit, so a screen still shows three lines.
+        statement_line(world, language, "stmt.cluster", wh=2000, name="Kabulonga", amount="-K2.30"),
+        statement_line(world, language, "stmt.bonus", amount="+K5.00"),
+    ]
+    assert lines(reply) == [world.t(language, "statement.title"), *expected, world.t(language, "nav.back_home")], (
+        f"statement lines differ:\n{reply}\nexpected {expected}"
+    )
+    if language == "en":
+        day = today(world)
+        assert expected == [
+            f"{day} Gift 0.5 kWh from Mwila B.",
+            f"{day} Bought 2 kWh, Kabulonga -K2.30",
+            f"{day} Welcome bonus +K5.00",
+        ]
+
+
+async def test_mini_statement_shows_an_accepted_offer_once_with_whom(world: World, language: str) -> None:
+    seller = await _seller_with_energy(world, language)  # Chola Mumba: 3 kWh from Kitwe Industrial Solar Park
+    buyer = await world.new_user(language, "Bupe Phiri")
+    offers = world.platform.offers
+    sale = await offers.offer(seller=seller, buyer_phone=buyer.phone, wh=1000, price_ngwee_per_kwh=120)
+    await offers.accept(buyer=buyer, offer_id=sale.id)
+    declined = await offers.offer(seller=seller, buyer_phone=buyer.phone, wh=500, price_ngwee_per_kwh=120)
+    await offers.decline(buyer=buyer, offer_id=declined.id)
+    await offers.offer(seller=seller, buyer_phone=buyer.phone, wh=200, price_ngwee_per_kwh=120)  # still open
+
+    bonus = statement_line(world, language, "stmt.bonus", amount="+K5.00")
+    for user, expected in (
+        (buyer, [statement_line(world, language, "stmt.bought", wh=1000, name="Chola M.", amount="-K1.20"), bonus]),
+        (
+            seller,
+            [
+                statement_line(world, language, "stmt.sold", wh=1000, name="Bupe P.", amount="+K1.20"),
+                statement_line(world, language, "stmt.cluster", wh=3000, name="Kitwe", amount="-K3.15"),
+                bonus,
+            ],
+        ),
+    ):
+        _, reply = await read_statement(world, user)
+        # One line for the sale (energy and payment together), none for the declined or the open offer.
+        title, nav = world.t(language, "statement.title"), world.t(language, "nav.back_home")
+        assert lines(reply) == [title, *expected, nav], f"{user.name}'s statement:\n{reply}\nexpected {expected}"
+
+
+async def test_every_statement_page_shows_at_least_three_lines(world: World, language: str) -> None:
+    user = await world.new_user(language, "Kasonde Chilufya-Mwansa")
+    giver = await world.new_user(language, "Bartholomew Kapembwa-Siame")
+    for i, cluster in enumerate(["lsk-chelstone-solar", "kbw-campus-solar", "cb-kitwe-solar-park"] * 2):
+        await world.platform.clusters.buy(buyer=giver, cluster_id=cluster, wh=500, operation_id=f"t:p{i}")
+    for i in range(4):
+        await world.platform.trading.trade(
+            seller=giver, buyer_phone=user.phone, wh=125 * (i + 1), price_ngwee_per_kwh=0, operation_id=f"t:g{i}"
         )
-    assert len(expected) == 4  # bonus, solar kWh, its payment, the gift
-    assert lines(reply)[1:5] == expected, f"statement lines differ:\n{reply}\nexpected {expected}"
-    assert all(x in reply for x in ("+K5.00", "-K2.30", "+2 kWh", "+0.5 kWh")), reply
+        await world.platform.clusters.buy(buyer=user, cluster_id="lsk-chelstone-solar", wh=250, operation_id=f"t:b{i}")
+
+    # Long names on every line: they are shortened rather than pushing a line off the page.
+    more = world.t(language, "nav.more")
+    for who in (user, giver):
+        phone, page = await read_statement(world, who)
+        shown = 0
+        while True:
+            body = lines(page)[1:-1]  # between the title and the navigation line
+            items = [line for line in body if line != more]
+            assert len(items) >= 3 or more not in body, f"a page with fewer than three lines:\n{page}"
+            shown += len(items)
+            if more not in body:
+                break
+            page = await phone.send("98")
+        assert shown == (9 if who is user else 11), f"{who.name}: every operation once, {shown} shown"
 
 
 async def test_carbon_report(world: World, language: str) -> None:
@@ -176,17 +250,30 @@ async def test_carbon_report(world: World, language: str) -> None:
     reply = await choose(world, phone, language, "wallet.carbon")
 
     report = await world.platform.carbon.for_user(user)
-    assert (report.renewable_wh, report.co2_grams) == (2500, 2000)
-    text = world.t(
-        language,
-        "carbon.report",
-        wh=report.renewable_wh,
-        kg=report.co2_grams,
-        trees=report.trees_tenths,
-        km=report.car_km,
-    )
-    assert reply == "END " + text, f"carbon screen cut or wrong:\n{reply!r}\nexpected\n{'END ' + text!r}"
-    assert all(x in reply for x in ("2.5 kWh", "2.0 kg")), reply
+    assert (report.renewable_wh, report.co2_grams, report.car_km, report.trees_tenths) == (2500, 2000, 8, 0)
+    # 8 km is worth saying; no whole tree yet, so none is shown. A note to read: 0 back, 00 home.
+    text = world.t(language, "carbon.report_km", wh=report.renewable_wh, kg=report.co2_grams, km=report.car_km)
+    expected = "CON " + text + "\n" + world.t(language, "nav.back_home")
+    assert reply == expected, f"carbon screen cut or wrong:\n{reply!r}\nexpected\n{expected!r}"
+    assert all(x in reply for x in ("2.5 kWh", "2.0 kg", "8 km")), reply
+    assert (await phone.send("0")).startswith("CON " + world.t(language, "wallet.balance", ngwee=270, wh=2500))
+
+
+async def test_carbon_after_an_accepted_offer_counts_the_energy_once(world: World, language: str) -> None:
+    seller = await _seller_with_energy(world, language)  # 3 kWh from a cluster
+    buyer = await world.new_user(language, "Mapalo Phiri")
+    offer = await world.platform.offers.offer(seller=seller, buyer_phone=buyer.phone, wh=1000, price_ngwee_per_kwh=120)
+    await world.platform.offers.accept(buyer=buyer, offer_id=offer.id)
+
+    # Each screen shows the energy the person now holds: the buyer 1 kWh (not the
+    # reservation and its settlement, 2 kWh), the seller the 2 kWh left (not 1 kWh).
+    for user, wh, kg in ((buyer, 1000, "0.8 kg"), (seller, 2000, "1.6 kg")):
+        assert (await world.platform.wallet.balances(user)).wh == wh
+        phone = await dial_home(world, user)
+        await choose(world, phone, language, "home.balance")
+        reply = await choose(world, phone, language, "wallet.carbon")
+        for shown in (format_energy(wh), kg):
+            assert re.search(rf"(?<![0-9.]){re.escape(shown)}", reply), f"{user.name} should read {shown}:\n{reply}"
 
 
 # --- buying from a cluster -----------------------------------------------------------
@@ -256,16 +343,21 @@ async def test_sell_energy_is_an_offer_the_buyer_accepts(world: World, language:
     reply = await phone.send("0977 123 456")
     assert lines(reply)[0] == world.t(language, "sell.kwh", have_wh=3000), reply
     reply = await phone.send("1.5")
-    assert lines(reply)[0] == world.t(language, "sell.price", market=120).split("\n")[0], reply
-    reply = await phone.send("1")
-    confirm = world.t(language, "sell.confirm", wh=1500, counterpart_name=buyer.name, counterpart=buyer.phone, cost=180)
+    # The market price is guidance only: no numbered shortcuts, whatever is typed is the price.
+    nav = world.t(language, "nav.back_home")
+    assert lines(reply) == [world.t(language, "sell.price", market=120), nav], reply
+    reply = await phone.send("1")  # K1.00/kWh, not "option 1"
+    # The buyer is named by first name and last initial only.
+    assert buyer.short_name == "Mwila B."
+    confirm = world.t(language, "sell.confirm", wh=1500, counterpart_name="Mwila B.", counterpart=buyer.phone, cost=150)
     assert lines(reply)[0] == confirm, reply
+    assert buyer.name not in reply, reply
     receipt = await phone.send(DEMO_PIN)
 
-    assert len(phone.replies) <= 6, phone.replies
+    assert len(phone.replies) == 6, phone.replies
     ref = reference_in(receipt)
     assert receipt == "END " + world.t(
-        language, "sell.receipt", wh=1500, counterpart_name=buyer.name, cost=180, ref=ref, hours=24
+        language, "sell.receipt", wh=1500, counterpart_name="Mwila B.", cost=150, ref=ref, hours=24
     )
     # Nothing has been paid yet: the seller's energy is reserved, the buyer's money untouched.
     s, b = await world.platform.wallet.balances(seller), await world.platform.wallet.balances(buyer)
@@ -282,23 +374,36 @@ async def test_sell_energy_is_an_offer_the_buyer_accepts(world: World, language:
     buyer_phone = await dial_home(world, buyer)
     reply = await choose(world, buyer_phone, buyer_language, "home.offers")
     assert lines(reply)[0] == world.t(buyer_language, "offers.title"), reply
+    assert lines(reply)[1] == "1 " + world.t(buyer_language, "offers.item", name="Chola M.", wh=1500, cost=150), reply
+    # One screen shows the offer and takes the PIN (or 2 to decline).
     reply = await buyer_phone.send("1")
-    assert lines(reply)[0] == world.t(
-        buyer_language, "offer.view", seller_name=seller.name, seller_phone=seller.phone, wh=1500, cost=180, fee=0
-    ), reply
-    reply = await buyer_phone.send("1")
-    assert lines(reply)[0] == world.t(buyer_language, "offer.confirm", total=180, wh=1500), reply
+    view = world.t(
+        buyer_language,
+        "offer.view",
+        seller_name="Chola M.",
+        seller_phone=seller.phone,
+        wh=1500,
+        cost=150,
+        fee=0,
+        total=150,
+    )
+    assert lines(reply) == [view, world.t(buyer_language, "nav.back_home")], reply
+    assert "fee" not in reply.lower(), f"no fee is charged, so none is shown:\n{reply}"
     done = await buyer_phone.send(DEMO_PIN)
-    assert done == "END " + world.t(buyer_language, "offer.done", wh=1500, total=180, ref=ref)
+    assert len(buyer_phone.replies) == 4, buyer_phone.replies
+    assert done == "END " + world.t(buyer_language, "offer.done", wh=1500, total=150, ref=ref)
 
     s, b = await world.platform.wallet.balances(seller), await world.platform.wallet.balances(buyer)
-    assert (s.ngwee - seller_before.ngwee, s.wh - seller_before.wh) == (180, -1500)
-    assert (b.ngwee - buyer_before.ngwee, b.wh - buyer_before.wh) == (-180, 1500)
+    assert (s.ngwee - seller_before.ngwee, s.wh - seller_before.wh) == (150, -1500)
+    assert (b.ngwee - buyer_before.ngwee, b.wh - buyer_before.wh) == (-150, 1500)
     sold = await outbox(world, seller.phone, "sms.energy_sold")
     bought = await outbox(world, buyer.phone, "sms.energy_bought")
     assert (len(sold), len(bought)) == (1, 1), (sold, bought)
     assert str(sold[0].message.language) == language
     assert str(bought[0].message.language) == buyer_language
+    assert bought[0].message.params["fee"] == 0
+    bought_sms = world.t(buyer_language, "sms.energy_bought", **bought[0].message.params)
+    assert "fee" not in (await world.sms_containing(buyer.phone, bought_sms)).lower(), bought_sms
     assert sold[0].message.params["ref"] == bought[0].message.params["ref"] == ref
     seller_sms = await world.sms_containing(seller.phone, shown)
     assert seller_sms == world.t(language, "sms.energy_sold", **sold[0].message.params)
@@ -308,11 +413,16 @@ async def test_a_declined_offer_returns_the_energy(world: World, language: str) 
     seller = await _seller_with_energy(world, language)
     buyer = await _counterpart(world, language)
     offer = await world.platform.offers.offer(seller=seller, buyer_phone=buyer.phone, wh=1000, price_ngwee_per_kwh=150)
+    money_before = (await world.platform.wallet.balances(buyer)).ngwee
     phone = await dial_home(world, buyer)
     await choose(world, phone, language, "home.offers")
-    await phone.send("1")
-    reply = await phone.send("2")  # decline
-    assert reply == "END " + world.t(language, "offer.declined", seller_name=seller.name)
+    view = await phone.send("1")
+    assert lines(view)[0] == world.t(
+        language, "offer.view", seller_name="Chola M.", seller_phone=seller.phone, wh=1000, cost=150, fee=0, total=150
+    ), view
+    reply = await phone.send("2")  # decline, on the same screen that takes the PIN
+    assert reply == "END " + world.t(language, "offer.declined", seller_name="Chola M.")
+    assert (await world.platform.wallet.balances(buyer)).ngwee == money_before, "declining costs nothing"
     assert (await world.platform.wallet.balances(seller)).wh == 3000
     assert await outbox(world, seller.phone, "sms.offer_declined")
     assert await world.platform.offers.open_offers(buyer) == []
@@ -327,15 +437,18 @@ async def test_send_energy_as_a_gift(world: World, language: str) -> None:
     buyer_before = await world.platform.wallet.balances(buyer)
     phone = await dial_home(world, seller)
 
-    await choose(world, phone, language, "home.sell")
-    await phone.send("0977123456", "0.75")
-    reply = await phone.send("2")  # price option 2: a free gift
-    confirm = world.t(language, "send.confirm", wh=750, counterpart_name=buyer.name, counterpart=buyer.phone)
+    reply = await choose(world, phone, language, "home.send")
+    assert lines(reply)[0] == world.t(language, "send.phone"), reply
+    reply = await phone.send("0977123456")
+    assert lines(reply)[0] == world.t(language, "sell.kwh", have_wh=3000), reply
+    reply = await phone.send("0.75")  # a gift has no price screen
+    confirm = world.t(language, "send.confirm", wh=750, counterpart_name="Mwila B.", counterpart=buyer.phone)
     assert lines(reply)[0] == confirm, reply
     receipt = await phone.send(DEMO_PIN)
 
+    assert len(phone.replies) == 5, phone.replies
     ref = reference_in(receipt)
-    assert receipt == "END " + world.t(language, "send.receipt", wh=750, counterpart_name=buyer.name, ref=ref)
+    assert receipt == "END " + world.t(language, "send.receipt", wh=750, counterpart_name="Mwila B.", ref=ref)
     s, b = await world.platform.wallet.balances(seller), await world.platform.wallet.balances(buyer)
     assert (s.ngwee, s.wh) == (seller_before.ngwee, seller_before.wh - 750), "a gift costs the sender no money"
     assert (b.ngwee, b.wh) == (buyer_before.ngwee, buyer_before.wh + 750), "a gift costs the receiver no money"
@@ -393,12 +506,14 @@ async def test_profile(world: World, language: str) -> None:
     await choose(world, phone, language, "home.account")
     reply = await choose(world, phone, language, "account.profile")
 
-    since = datetime.fromtimestamp(user.created_at / 1_000_000, UTC).strftime("%d/%m/%Y")
+    since = local_text(user.created_at, world.platform.config.local_utc_offset_s, "%d/%m/%Y")
     expected = world.t(
         language, "profile.view", name=user.name, phone=user.phone, language_name=LANGUAGE_NAMES[language], since=since
     )
-    assert reply == "END " + expected
+    # A note to read: it stays open with 0 back and 00 home.
+    assert reply == "CON " + expected + "\n" + world.t(language, "nav.back_home")
     assert "0" + user.phone[4:] in reply
+    assert lines(await phone.send("0"))[0] == world.t(language, "account.title")
 
 
 async def test_change_language(world: World, language: str) -> None:
@@ -425,24 +540,45 @@ async def test_change_pin(world: World, language: str) -> None:
     phone = await dial_home(world, user)
     await choose(world, phone, language, "home.account")
     reply = await choose(world, phone, language, "account.pin")
-    assert lines(reply)[0] == world.t(language, "pin.old"), "the current PIN is asked first"
-    reply = await phone.send(DEMO_PIN)
-    assert lines(reply)[0] == world.t(language, "pin.new"), reply
+    assert lines(reply)[0] == world.t(language, "pin.new"), "the new PIN is asked first"
     reply = await phone.send(NEW_PIN)
     assert lines(reply)[0] == world.t(language, "pin.new_again"), reply
     reply = await phone.send(NEW_PIN)
+    assert lines(reply)[0] == world.t(language, "pin.old"), "the current PIN is asked last, to confirm"
+    reply = await phone.send(DEMO_PIN)
     assert reply == "END " + world.t(language, "pin.done")
+    await world.platform.users.verify_pin(user, NEW_PIN)
+    changed = await outbox(world, user.phone, "sms.pin_changed")
+    assert [str(r.message.language) for r in changed] == [language], "an SMS on every PIN change"
+    assert await world.sms_containing(user.phone, world.t(language, "sms.pin_changed"))
 
     again = await dial_home(world, user)
     await choose(world, again, language, "home.account")
     await choose(world, again, language, "account.pin")
+    await again.send("8461", "8461")
     reply = await again.send(DEMO_PIN)
     assert lines(reply)[:2] == [world.t(language, "err.wrong_pin", attempts_left=2), world.t(language, "pin.old")], (
         "the old PIN must no longer work"
     )
     reply = await again.send(NEW_PIN)
-    assert lines(reply)[0] == world.t(language, "pin.new"), "the new PIN must work"
-    await world.platform.users.verify_pin(user, NEW_PIN)
+    assert reply == "END " + world.t(language, "pin.done"), "the new PIN must work"
+    await world.platform.users.verify_pin(user, "8461")
+    assert len(await outbox(world, user.phone, "sms.pin_changed")) == 2
+
+
+async def test_change_pin_with_two_different_new_pins_asks_again(world: World, language: str) -> None:
+    user = await world.new_user(language, "Musonda Kapata")
+    phone = await dial_home(world, user)
+    await choose(world, phone, language, "home.account")
+    await choose(world, phone, language, "account.pin")
+    await phone.send(NEW_PIN)
+    reply = await phone.send("8461")
+
+    assert lines(reply)[:2] == [world.t(language, "err.pin_mismatch"), world.t(language, "pin.new")], reply
+    await phone.send("3816", "3816")
+    reply = await phone.send(DEMO_PIN)
+    assert reply == "END " + world.t(language, "pin.done")
+    await world.platform.users.verify_pin(user, "3816")
 
 
 async def test_wrong_pin_three_times_locks_money_actions(world: World, language: str) -> None:
@@ -450,27 +586,31 @@ async def test_wrong_pin_three_times_locks_money_actions(world: World, language:
     phone = await dial_home(world, user)
     await choose(world, phone, language, "home.account")
     await choose(world, phone, language, "account.pin")
+    reply = await phone.send(NEW_PIN, NEW_PIN)
+    assert lines(reply)[0] == world.t(language, "pin.old"), reply
 
     reply = await phone.send(WRONG_PIN)
     assert lines(reply)[0] == world.t(language, "err.wrong_pin", attempts_left=2), reply
     reply = await phone.send(WRONG_PIN)
     assert lines(reply)[0] == world.t(language, "err.wrong_pin", attempts_left=1), reply
+    assert lines(reply)[0] == ONE_TRY_LEFT[language], f"one try left is singular:\n{reply}"
     reply = await phone.send(WRONG_PIN)
-    locked = "END " + world.t(language, "err.pin_locked", minutes=world.settings.pin_lock_minutes)
+    # A note with the time left (the first lock: 30 minutes), not the end of the session.
+    first_lock = world.settings.pin_lock_minutes[0]
+    locked = "CON " + world.t(language, "lock.minutes", minutes=first_lock) + "\n" + world.t(language, "nav.back_home")
     assert reply == locked
 
     stored = await world.user(user.phone)
     lock_s = (stored.pin_locked_until - world.platform.clock.now_us()) / 1_000_000
-    assert 0 < lock_s <= world.settings.pin_lock_minutes * 60, f"the lock is kept in the database: {stored}"
-    # A fresh dial does not reset the lock: it is kept in the database, not the session.
+    assert 0 < lock_s <= first_lock * 60, f"the lock is kept in the database: {stored}"
+    # A fresh dial does not reset the lock: it is kept in the database, not the session,
+    # and buying says so at once, before anything is typed.
     again = await dial_home(world, user)
-    await go_to_kwh(world, again, language, "Lusaka", "Kabulonga Micro-Grid")
-    await again.send("1")
-    reply = await again.send(DEMO_PIN)  # even the right PIN
-    assert reply == locked
+    assert await choose(world, again, language, "home.buy") == locked
     b = await world.platform.wallet.balances(user)
     assert (b.ngwee, b.wh) == (500, 0)
     assert await outbox(world, user.phone, "sms.cluster_purchase") == []
+    assert await outbox(world, user.phone, "sms.pin_changed") == [], "the PIN was not changed"
 
 
 # --- navigation ---------------------------------------------------------------------
@@ -589,16 +729,16 @@ async def test_three_invalid_inputs_end_politely(world: World, language: str) ->
 # --- resuming a dropped session -----------------------------------------------------------
 
 
-async def _dropped_mid_buy(world: World, language: str) -> tuple[User, str]:
-    """Start buying, enter the kWh, and lose the connection on the PIN screen."""
+async def _dropped_mid_buy(world: World, language: str) -> tuple[User, str, str]:
+    """Start buying, enter the kWh, and lose the connection on the PIN screen: the kWh and PIN screens."""
     user = await world.new_user(language, "Chanda Mwila")
     phone = await dial_home(world, user)
-    await go_to_kwh(world, phone, language, "Lusaka", "Kabulonga Micro-Grid")
+    kwh_screen = await go_to_kwh(world, phone, language, "Lusaka", "Kabulonga Micro-Grid")
     pin_screen = await phone.send("1.5")
     assert lines(pin_screen)[0] == world.t(
         language, "buy.confirm", wh=1500, cluster_name="Kabulonga Micro-Grid", cost=cost_of_energy(1500, 115)
     )
-    return user, pin_screen
+    return user, kwh_screen, pin_screen
 
 
 async def _offer(world: World, user: User, language: str) -> Phone:
@@ -612,7 +752,7 @@ async def _offer(world: World, user: User, language: str) -> Phone:
 
 
 async def test_resume_offer_speaks_the_users_language(world: World, language: str) -> None:
-    user, _ = await _dropped_mid_buy(world, language)
+    user, _, _ = await _dropped_mid_buy(world, language)
     phone = await _offer(world, user, language)
     offer = phone.last
     assert lines(offer) == [
@@ -622,11 +762,13 @@ async def test_resume_offer_speaks_the_users_language(world: World, language: st
     ], f"the resume offer to a {language} user is not in {language}:\n{offer}"
 
 
-async def test_resume_continues_at_the_same_screen_with_the_values_kept(world: World, language: str) -> None:
-    user, pin_screen = await _dropped_mid_buy(world, language)
+async def test_resume_continues_before_the_pin_screen_with_the_choices_kept(world: World, language: str) -> None:
+    user, kwh_screen, pin_screen = await _dropped_mid_buy(world, language)
     phone = await _offer(world, user, language)
 
-    assert await phone.send("1") == pin_screen, "continue should show the PIN screen exactly as it was"
+    # Never back onto a PIN screen: the kWh question, with the region and cluster kept.
+    assert await phone.send("1") == kwh_screen, "continue should ask the kWh again, for the same cluster"
+    assert await phone.send("1.5") == pin_screen, "then the same summary and PIN screen as before the drop"
     receipt = await phone.send(DEMO_PIN)
     ref = reference_in(receipt)
     b = await world.platform.wallet.balances(user)
@@ -639,7 +781,7 @@ async def test_resume_continues_at_the_same_screen_with_the_values_kept(world: W
 
 
 async def test_resume_start_over_goes_home_and_forgets(world: World, language: str) -> None:
-    user, _ = await _dropped_mid_buy(world, language)
+    user, _, _ = await _dropped_mid_buy(world, language)
     phone = await _offer(world, user, language)
 
     reply = await phone.send("2")
@@ -657,3 +799,17 @@ async def test_no_resume_offer_after_a_completed_purchase(world: World, language
     assert (await phone.send(DEMO_PIN)).startswith("END ")
 
     await dial_home(world, user)
+
+
+async def test_no_resume_offer_after_a_purchase_stopped_by_a_pin_lock(world: World, language: str) -> None:
+    user = await world.new_user(language, "Inonge Lungu")
+    phone = await dial_home(world, user)
+    await go_to_kwh(world, phone, language, "Kabwe", "Kabwe Campus Solar Co-op")
+    await phone.send("1")
+    reply = await phone.send(WRONG_PIN, WRONG_PIN, WRONG_PIN)
+    locked = "CON " + world.t(language, "lock.minutes", minutes=30) + "\n" + world.t(language, "nav.back_home")
+    assert reply == locked
+
+    # Hung up on the lock note: nothing was cut off, so the next dial goes home, and buying says why not.
+    again = await dial_home(world, user)
+    assert await choose(world, again, language, "home.buy") == locked

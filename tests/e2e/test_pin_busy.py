@@ -110,7 +110,6 @@ async def test_changing_the_pin_keeps_the_new_pin_through_a_busy_answer(world: W
     phone = await dial_home(world, user)
     await choose(world, phone, language, "home.account")
     await choose(world, phone, language, "account.pin")
-    await phone.send(DEMO_PIN)
     await phone.send("4826")
 
     with queue_ahead(world):
@@ -118,6 +117,13 @@ async def test_changing_the_pin_keeps_the_new_pin_through_a_busy_answer(world: W
     assert lines(reply)[:2] == [world.t(language, "err.pin_busy"), world.t(language, "pin.new_again")], reply
 
     reply = await phone.send("4826")
+    assert lines(reply)[0] == world.t(language, "pin.old"), "the new PIN chosen before the busy answer was kept"
+    with queue_ahead(world):
+        reply = await phone.send(DEMO_PIN)
+    assert lines(reply)[:2] == [world.t(language, "err.pin_busy"), world.t(language, "pin.old")], reply
+    assert (await world.user(user.phone)).pin_failures == 0, "a busy answer uses no try"
+
+    reply = await phone.send(DEMO_PIN)
     assert reply == "END " + world.t(language, "pin.done")
     await world.platform.users.verify_pin(user, "4826")
 

@@ -7,6 +7,8 @@ phones, let a session time out, and record a session that then replays green.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import OptionList, Static
+from textual.widgets import Input, OptionList, Static
 
 from simulator.numbers import fresh_number
 from simulator.phone import Phone
@@ -24,13 +26,26 @@ from simulator.scenario_file import load_scenario
 from simulator.scenarios import ScenarioRunner, format_result
 from simulator.sms import Sms
 from simulator.target import Target, open_target
-from simulator.tui import TICK_S, SimulatorApp
+from simulator.tui import TICK_S, HelpScreen, SimulatorApp
 
 SERVER_ENV = {"PIN_KDF_LOG2_N": "10", "LOG_LEVEL": "WARNING"}
 NATASHA = "+260955345678"  # demo user, English
 MWILA = "+260977123456"  # demo user, Bemba, has energy
 CHIPO = "+260966234567"  # demo user, Chinyanja
 SIZE = (130, 36)
+ROOT = Path(__file__).resolve().parents[2]
+# python -m simulator ARGS as on a server install, where the sim extra (Textual) is not installed.
+WITHOUT_TEXTUAL = """
+import importlib.abc, runpy, sys
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.partition(".")[0] == "textual":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NotInstalled())
+runpy.run_module("simulator", run_name="__main__")
+"""
 
 
 @pytest.fixture
@@ -92,6 +107,15 @@ def display_panel(app: SimulatorApp) -> str:
     return str(app.query_one("#display", Static).content)
 
 
+def footer(app: SimulatorApp) -> str:
+    """The key hints along the bottom, as drawn."""
+    return " | ".join(str(key.render()) for key in app.screen.query("FooterKey"))
+
+
+def help_panel(app: SimulatorApp) -> str:
+    return str(app.screen.query_one("#help-text", Static).content)
+
+
 async def test_dial_navigate_and_see_the_sms_receipt_arrive(target: Target) -> None:
     app = SimulatorApp(keep_open(target), numbers=[NATASHA])
     async with app.run_test(size=SIZE) as pilot:
@@ -101,10 +125,12 @@ async def test_dial_navigate_and_see_the_sms_receipt_arrive(target: Target) -> N
         assert "0955345678 Zamtel (64503)" in app.status_text()
 
         await type_in(pilot, "2")
-        assert app.display_text().startswith("Buy energy. Choose\nregion:\n1 Copperbelt"), "wrapped at 24 columns"
-        await type_in(pilot, "1", "1", "1")
+        assert app.display_text().startswith("Buy energy. Choose\nregion:\n1 Lusaka\n2 Copperbelt"), (
+            "wrapped at 24 columns"
+        )
+        await type_in(pilot, "2", "1", "1")  # Copperbelt, Kitwe Industrial Solar Park, 1 kWh
         assert "Enter PIN" in app.display_text()
-        await type_in(pilot, "2580")
+        await type_in(pilot, "5173")
         assert app.display_text().startswith("Done! 1 kWh for K1.05.")
         assert "session ended: Success" in app.status_text()
 
@@ -119,15 +145,17 @@ async def test_phones_have_their_own_sessions_and_inboxes(target: Target) -> Non
         mwila, chipo = app.phones.phones
         await type_in(pilot, "")
         assert "Enerlectra - Mwila" in app.display_text()
-        # Mwila's menus are in Ichibemba; numbers work in every language: send 0.5 kWh free to Chipo.
-        await type_in(pilot, "3", "0966234567", "0.5", "2", "2580")
+        # Mwila's menus are in Ichibemba; numbers work in every language: 4 sends 0.5 kWh free to Chipo
+        # (number, kWh, PIN: a gift has no price screen).
+        await type_in(pilot, "4", "0966234567", "0.5", "5173")
         assert mwila.session is not None
         assert mwila.session.status == "Success"
 
         listing = app.query_one("#phones", OptionList)
+        gift = "Enerlectra: 0977123456 wakutumizirani 0.5 kWh."  # sms.energy_received, in Chipo's Chinyanja
         await until(
             pilot,
-            lambda: any("0977123456" in m.text and "0.5 kWh" in m.text for m in chipo.inbox),
+            lambda: any(m.text.startswith(gift) for m in chipo.inbox),
             "Chipo's SMS to arrive while Mwila's phone is in hand",
             10,
         )
@@ -191,13 +219,84 @@ async def test_a_long_screen_scrolls(target: Target) -> None:
         assert app.display_text() == first
 
 
+async def test_f1_explains_the_keys_and_the_menus_over_an_open_session(target: Target, tmp_path: Path) -> None:
+    recording = tmp_path / "help.yaml"
+    app = SimulatorApp(keep_open(target), numbers=[NATASHA], recorder=Recorder(recording, target="in-process"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "Press Enter to dial" in app.status_text(), "the app to be ready")
+        await until(pilot, lambda: "F1 Help" in footer(app), "the footer to offer help")
+        await type_in(pilot, "")
+        assert "Enerlectra - Natasha" in app.display_text()
+
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help to open")
+        text = help_panel(app)
+        for what in (
+            "type a USSD code such as *384*2025# and press Enter",
+            "Esc cancels the session",
+            "F3 or Ctrl+N picks up the next phone, F4 one with a new number",
+            "SMS inbox",
+            f"saved to {recording}",
+            "Ctrl+Q",
+            "0          back",
+            "00         home",
+            "98         more",
+            "Answer each screen within 60 s",
+        ):
+            assert what in text, f"{what!r} not in the help:\n{text}"
+        await pilot.press("1")  # typed while reading the help
+
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen), "Esc to close the help")
+        assert app.phones.current.in_session, "Esc closed the help, not the session under it"
+        assert "Enerlectra - Natasha" in display_panel(app)
+        assert app.query_one("#keypad", Input).value == "", "keys pressed over the help do not reach the phone"
+
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help to open again")
+        await pilot.press("f1")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen), "F1 to close the help")
+        await type_in(pilot, "1")  # the keypad answers the menu again
+        assert "Money:" in app.display_text()
+
+
+def test_scenarios_run_where_textual_is_not_installed(tmp_path: Path) -> None:
+    scenario = tmp_path / "call.yaml"
+    scenario.write_text(
+        "name: A call on a server install\n"
+        "phones: {caller: fresh}\n"
+        "steps:\n"
+        "  - dial: caller\n"
+        "    expect: {end: false, contains: English}\n"
+        "  - cancel: caller\n"
+    )
+    args = ["run", "--db", str(tmp_path / "sim.db"), "--server-env", "PIN_KDF_LOG2_N=10", str(scenario)]
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TEXTUAL, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS  call.yaml" in done.stdout
+    assert "scenarios: 1 passed, 0 failed" in done.stdout
+
+    phone = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TEXTUAL, "--db", str(tmp_path / "sim.db")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert phone.returncode == 1
+    assert "the terminal phone needs Textual, in the sim extra: make sim" in phone.stderr
+    assert "Traceback" not in phone.stderr
+
+
 async def test_recorded_session_replays_green(target: Target, tmp_path: Path) -> None:
     recording = tmp_path / "recorded.yaml"
     recorder = Recorder(recording, target="in-process")
     app = SimulatorApp(keep_open(target), numbers=[NATASHA, CHIPO], recorder=recorder)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "Press Enter to dial" in app.status_text(), "the app to be ready")
-        await type_in(pilot, "", "2", "1", "1", "1", "2580")
+        await type_in(pilot, "", "2", "2", "1", "1", "5173")  # Copperbelt, Kitwe, 1 kWh
         await until(pilot, lambda: "you bought" in inbox_panel(app), "the SMS receipt", 10)
         await pilot.press("f3")
         await type_in(pilot, "", "1")
@@ -221,19 +320,22 @@ def test_the_recorder_writes_what_replays_tomorrow(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path / "r.yaml")
     sender, friend = Phone("+260977123456"), Phone(fresh_number(), fresh=True)
     recorder.dial(friend, "*384*2025#", "*384*2025#", UssdReply("CON", "Enerlectra - Chipo\n1 My balance", ""))
-    recorder.dial(sender, "*384*2025*3#", "*384*2025#", UssdReply("CON", "Enter the other person's number:", ""))
+    send = UssdReply("CON", "Send energy as a gift. Enter the other person's number:", "")
+    recorder.dial(sender, "*384*2025*4#", "*384*2025#", send)
     recorder.reply(sender, friend.local, UssdReply("CON", "You have 2 kWh. How many kWh?", ""))
-    recorder.reply(sender, "0.5", UssdReply("CON", "Price per kWh?\n1 K1.20/kWh (market)\n2 Free gift", ""))
-    recorder.reply(sender, "2", UssdReply("CON", "Send 0.5 kWh free to Chipo. Enter PIN:", ""))
-    recorder.reply(sender, "2580", UssdReply("END", "Done! Ref ABCDE-FGHJK. SMS sent.", ""))
+    recorder.reply(sender, "0.5", UssdReply("CON", "Send 0.5 kWh free to Chipo B. Enter PIN to confirm:", ""))
+    recorder.reply(sender, "5173", UssdReply("END", "Done! Ref ABCDE-FGHJK. SMS sent.", ""))
     recorder.sms(friend, Sms(friend.number, "Enerlectra: 0977123456 sent you 0.5 kWh. Ref 7KFJT-EE5FD.", 1))
+    recorder.reply(friend, "1", UssdReply("CON", "Money: K5.00\nEnergy: 0.5 kWh", ""))
 
     scenario = load_scenario(recorder.path)
     assert scenario.phones == {"phone1": "fresh", "phone2": "+260977123456"}
     steps = scenario.steps
-    assert (steps[1].action, steps[1].code) == ("dial", "*384*2025*3#")
+    assert (steps[1].action, steps[1].code) == ("dial", "*384*2025*4#")
     assert steps[2].arg == "${phone1.local}", "a typed number of a phone in the recording is not hard-coded"
-    assert (steps[4].action, steps[4].arg) == ("choose", "Free gift")
-    assert steps[5].expect.regex == (r"^Done! Ref \S+ SMS sent\.$",), "a reference without digits is still volatile"
-    assert steps[6].expect.regex == (r"^Enerlectra: \S+ sent you \S+ kWh\. Ref \S+$",)
+    assert steps[4].expect.regex == (r"^Done! Ref \S+ SMS sent\.$",), "a reference without digits is still volatile"
+    assert steps[5].expect.regex == (r"^Enerlectra: \S+ sent you \S+ kWh\. Ref \S+$",)
+    assert (steps[6].action, steps[6].arg, steps[6].phone) == ("choose", "My balance", "phone1"), (
+        "a numbered answer becomes its label, on the phone that typed it"
+    )
     assert stable_fragment("Kitwe Industrial Solar Park K1.05 (5,000 kWh)") == "Kitwe Industrial Solar Park"

@@ -169,11 +169,11 @@ async def test_an_outbox_row_travels_to_africas_talking_and_back(
     platform: Platform, clock: ManualClock, at: AfricasTalkingBackend, stub: AtSmsStub
 ) -> None:
     """Registration queues a Nyanja welcome; the worker sends it; AT's delivery report settles it."""
-    await platform.users.register(phone=PHONE, name="Chipo", language="ny", pin="2580")
+    await platform.users.register(phone=PHONE, name="Chipo", language="ny", pin="5173")
     settings = Settings(sms_backend="africastalking", at_api_key=API_KEY, sms_timeout_s=TIMEOUT_S)
     assert await OutboxWorker(platform.store, at, Catalogs.load(), settings, clock).run_once() == 1
     (request,) = stub.requests
-    assert request.form["message"].startswith("Takulandirani ku Enerlectra! Muli ndi K5.00 mu wallet.")
+    assert request.form["message"].startswith("Takulandirani ku Enerlectra! Takuikirani K5.00 mu wallet")
     (row,) = await platform.store.list_outbox(recipient=PHONE)
     assert (row.status, row.provider_ref) == (OutboxStatus.SENT, "ATXid_00000001")
     report = parse_delivery_report({"id": "ATXid_00000001", "status": "Success", "phoneNumber": PHONE})

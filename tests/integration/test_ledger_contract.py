@@ -265,6 +265,35 @@ async def test_history_and_sums(ledger: Store) -> None:
     assert await ledger.sum_transfers(codes=[0], credit_account_id="alice") == 1000
 
 
+async def test_sums_count_settled_movement_only(ledger: Store, clock: ManualClock) -> None:
+    await ledger.create_transfers(
+        [
+            Transfer("hold", "alice", "bob", 600, code=10, flags=F.PENDING),
+            Transfer("drop", "alice", "bob", 100, code=10, flags=F.PENDING),
+            Transfer("lapse", "alice", "bob", 50, code=10, flags=F.PENDING, timeout_s=60),
+        ]
+    )
+    assert await ledger.sum_transfers(codes=[10]) == 0, "a reservation moves nothing yet"
+    posted = await ledger.create_transfers(
+        [
+            Transfer("post", flags=F.POST_PENDING, pending_id="hold", amount=250, code=10),
+            Transfer("void", flags=F.VOID_PENDING, pending_id="drop", code=10),
+        ]
+    )
+    assert posted == [R.OK, R.OK]
+    clock.advance(60)
+    assert await ledger.expire_pending_transfers() == 1
+    await ledger.create_transfers([Transfer("plain", "alice", "bob", 7, code=10)])
+
+    # The post counts the amount posted, on the reservation's accounts (its request named none).
+    assert await ledger.sum_transfers(codes=[10]) == 257
+    assert await ledger.sum_transfers(codes=[10], credit_account_id="bob") == 257
+    assert await ledger.sum_transfers(codes=[10], debit_account_id="alice") == 257
+    assert await ledger.sum_transfers(codes=[10], debit_account_id="bob") == 0
+    assert await ledger.sum_transfers(codes=[10, 90]) == 257, "an expiry (code 90) moves nothing either"
+    assert await balances(ledger, "bob") == [(0, 0, 0, 257)], "the sum is what bob's balance says"
+
+
 async def test_state_survives_reopening(ledger: Store, open_test_store: object) -> None:
     await ledger.create_transfers([Transfer("p", "alice", "bob", 100, flags=F.PENDING, timeout_s=30)])
     await ledger.close()

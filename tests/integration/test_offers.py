@@ -15,8 +15,8 @@ SELLER, BUYER, OTHER = "+260977123456", "+260966123456", "+260955123456"
 
 @pytest.fixture
 async def parties(platform: Platform) -> tuple[User, User]:
-    seller = await platform.users.register(phone=SELLER, name="Mwila", language="en", pin="2580")
-    buyer = await platform.users.register(phone=BUYER, name="Chipo", language="ny", pin="2580")
+    seller = await platform.users.register(phone=SELLER, name="Mwila", language="en", pin="5173")
+    buyer = await platform.users.register(phone=BUYER, name="Chipo", language="ny", pin="5173")
     await platform.clusters.create(
         cluster_id="lsk-test", name="Test", kind="micro", region="Lusaka", capacity_wh=10_000, price_ngwee_per_kwh=100
     )
@@ -93,7 +93,7 @@ async def test_only_the_buyer_can_accept_and_refusals_have_codes(
     platform: Platform, parties: tuple[User, User]
 ) -> None:
     seller, _ = parties
-    other = await platform.users.register(phone=OTHER, name="Natasha", language="en", pin="2580")
+    other = await platform.users.register(phone=OTHER, name="Natasha", language="en", pin="5173")
     offer = await platform.offers.offer(seller=seller, buyer_phone=BUYER, wh=1000, price_ngwee_per_kwh=150)
     with pytest.raises(errors.OfferNotFound):
         await platform.offers.accept(buyer=other, offer_id=offer.id)
@@ -116,3 +116,36 @@ async def test_repeating_an_offer_operation_reserves_once(platform: Platform, pa
     assert first.id == again.id
     assert (await platform.wallet.balances(seller)).wh == 2500
     assert len(await platform.offers.open_offers(buyer)) == 1
+
+
+async def test_carbon_counts_an_accepted_offer_once(platform: Platform, parties: tuple[User, User]) -> None:
+    seller, buyer = parties  # the seller bought 3 kWh from a cluster
+    offer = await platform.offers.offer(seller=seller, buyer_phone=BUYER, wh=1000, price_ngwee_per_kwh=150)
+    # While the offer is open the energy is only reserved: nobody's carbon moves yet.
+    assert (await platform.carbon.for_user(seller)).renewable_wh == 3000
+    assert (await platform.carbon.for_user(buyer)).renewable_wh == 0
+
+    await platform.offers.accept(buyer=buyer, offer_id=offer.id)
+
+    buyer_carbon = await platform.carbon.for_user(buyer)
+    assert buyer_carbon.renewable_wh == (await platform.wallet.balances(buyer)).wh == 1000
+    assert buyer_carbon.co2_grams == 800  # 1 kWh x 0.8 kg, not 2 kWh
+    seller_carbon = await platform.carbon.for_user(seller)
+    assert seller_carbon.renewable_wh == (await platform.wallet.balances(seller)).wh == 2000
+    assert (await platform.carbon.platform()).renewable_wh == 3000  # what left the cluster, counted once
+
+
+async def test_carbon_does_not_move_when_an_offer_is_declined_or_expires(
+    platform: Platform, parties: tuple[User, User], clock: ManualClock
+) -> None:
+    seller, buyer = parties
+    declined = await platform.offers.offer(seller=seller, buyer_phone=BUYER, wh=1000, price_ngwee_per_kwh=150)
+    await platform.offers.decline(buyer=buyer, offer_id=declined.id)
+    await platform.offers.offer(seller=seller, buyer_phone=BUYER, wh=700, price_ngwee_per_kwh=150)
+    clock.advance(platform.config.offer_ttl_s + 1)
+    assert await platform.expire_reservations() == 1
+
+    for user, wh in ((seller, 3000), (buyer, 0)):
+        carbon = await platform.carbon.for_user(user)
+        assert carbon.renewable_wh == (await platform.wallet.balances(user)).wh == wh, user.name
+    assert (await platform.carbon.platform()).renewable_wh == 3000

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from engine.clock import MICROS_PER_SECOND, ManualClock
 from engine.model import Language, OutboxMessage, OutboxRow, OutboxStatus
-from engine.ports import Store
+from engine.ports import Store, Transaction
 from tests.conftest import StoreOpener
 
 LEASE_S = 60.0
@@ -179,4 +180,62 @@ async def test_counts_cover_every_status(store: Store) -> None:
         OutboxStatus.DELIVERED: 1,
         OutboxStatus.FAILED: 0,
         OutboxStatus.DEAD: 1,
+        OutboxStatus.FOLDED: 0,
+    }
+
+
+async def test_a_folded_row_is_kept_but_never_claimed_or_marked(store: Store, clock: ManualClock) -> None:
+    """Over the daily SMS cap: kept for audit, never sent, and nothing can bring it back."""
+    await store.atomic(lambda tx: tx.add_outbox([message(1)], folded=True))
+    (kept,) = await store.list_outbox(recipient=PHONE)
+    assert (kept.status, kept.attempts) == (OutboxStatus.FOLDED, 0)
+    clock.advance(LEASE_S * 100)
+    assert await store.claim_outbox(limit=10, lease_s=LEASE_S) == []
+    assert not await store.mark_outbox_sent(kept.id, "ATXid_1")
+    assert not await store.mark_outbox_retry(kept.id, "late", clock.now_us())
+    assert not await store.mark_outbox_dead(kept.id, "late")
+    assert (await row(store, kept.id)).status is OutboxStatus.FOLDED
+    assert (await store.outbox_counts())[OutboxStatus.FOLDED] == 1
+
+
+async def test_a_row_queued_for_later_waits_until_it_is_due(store: Store, clock: ManualClock) -> None:
+    due = clock.now_us() + 3600 * MICROS_PER_SECOND
+    await store.atomic(lambda tx: tx.add_outbox([message(1)], due_at=due))
+    assert (await store.list_outbox(recipient=PHONE))[0].next_attempt_at == due
+    clock.advance(3599)
+    assert await store.claim_outbox(limit=10, lease_s=LEASE_S) == []
+    clock.advance(1)
+    assert len(await store.claim_outbox(limit=10, lease_s=LEASE_S)) == 1
+
+
+async def test_a_message_keeps_the_creation_time_the_engine_gave_it(store: Store, clock: ManualClock) -> None:
+    stamped = replace(message(1), created_at=clock.now_us() - 5 * MICROS_PER_SECOND)
+    await store.atomic(lambda tx: tx.add_outbox([stamped, message(2)]))
+    rows = {r.message.dedupe_key: r for r in await store.list_outbox(recipient=PHONE)}
+    assert rows["op1:user"].message.created_at == clock.now_us() - 5 * MICROS_PER_SECOND
+    assert rows["op2:user"].message.created_at == clock.now_us()  # 0: the store's clock
+
+
+async def test_counting_a_recipients_rows_since_a_time(store: Store, clock: ManualClock) -> None:
+    other = "+260966123456"
+    await store.atomic(lambda tx: tx.add_outbox([message(1)]))  # before the window
+    clock.advance(10)
+    since = clock.now_us()
+    await store.atomic(lambda tx: tx.add_outbox([message(2), message(3)]))
+    await store.atomic(lambda tx: tx.add_outbox([message(4)], folded=True))  # folded rows do not count
+    await store.atomic(lambda tx: tx.add_outbox([replace(message(5), template="sms.pin_changed")]))
+    await store.atomic(lambda tx: tx.add_outbox([replace(message(6), recipient=other)]))
+    # A row that was sent still counts: it was queued today.
+    claimed = {r.message.dedupe_key: r for r in await store.claim_outbox(limit=10, lease_s=LEASE_S)}
+    assert await store.mark_outbox_sent(claimed["op2:user"].id, "ATXid_1")
+
+    async def count(tx: Transaction) -> dict[str, int]:
+        return await tx.count_outbox_since(
+            [PHONE, other, "+260955000000"], since, excluding_templates=["sms.pin_changed"]
+        )
+
+    assert await store.atomic(count) == {PHONE: 2, other: 1}
+    assert await store.atomic(lambda tx: tx.existing_outbox_keys(["op4:user", "op6:user", "op9:user"])) == {
+        "op4:user",
+        "op6:user",
     }

@@ -23,7 +23,7 @@ from tests.conftest import redis_url
 from tests.integration.redis_server import redis_server_binary, throwaway_redis
 from ussd_server.sessions import codec, keys
 from ussd_server.sessions.memory import SWEEP_INTERVAL_S, MemorySessionStore
-from ussd_server.sessions.model import Session, text_digest
+from ussd_server.sessions.model import Session, TextDigest
 from ussd_server.sessions.redis_store import RedisSessionStore
 from ussd_server.sessions.store import SessionLockTimeout, SessionStore, SessionStoreUnavailable
 
@@ -33,6 +33,8 @@ TEST_LOCK_WAIT_S = 0.5
 UNAVAILABLE_BOUND_S = 2.0
 
 needs_redis_server = pytest.mark.skipif(redis_server_binary() is None, reason="redis-server not on PATH")
+
+DIGEST = TextDigest(b"session-store-test-pepper")
 
 
 def at_session_id() -> str:
@@ -50,7 +52,7 @@ def mid_journey_session(session_id: str | None = None, user_id: int | None = 42)
         language="en",
         page=0,
         back=["main", "buy.cluster", "buy.amount"],
-        last_digest=text_digest("2*1*2500"),
+        last_digest=DIGEST("2*1*2500"),
         last_reply=(
             "CON Buy 2.5 kWh from Kabulonga Micro (Lusaka) for K2.88? Balance after: K17.12. "
             "Delivery: today, 18:00-22:00.\n1 Confirm\n2 Change amount\n0 Back\n00 Main"
@@ -74,7 +76,7 @@ def rich_session(user_id: int | None) -> Session:
         language="bem",
         page=2,
         back=["main", "coop.list", "coop.detail"],
-        last_digest=text_digest("3*1*2"),
+        last_digest=DIGEST("3*1*2"),
         last_reply="END Natotela! Ivoti yenu yapokelelwa ✓",
         invalid=1,
         hops=9,
@@ -303,7 +305,7 @@ async def test_a_retried_hop_waits_and_replays_the_stored_reply(harness: Harness
     store = harness.store
     session = mid_journey_session()
     await store.save(session, keys.DEFAULT_SESSION_TTL_S)
-    digest = text_digest("2*1*2500*1")
+    digest = DIGEST("2*1*2500*1")
     actions: list[str] = []
     events: list[str] = []
 

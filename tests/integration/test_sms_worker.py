@@ -69,7 +69,7 @@ def worker(store: Store, backend: Any, catalogs: Catalogs, clock: ManualClock, *
 
 
 async def register(platform: Platform, phone: str, language: str = "en", name: str = "Mwila") -> User:
-    return await platform.users.register(phone=phone, name=name, language=language, pin="2580")
+    return await platform.users.register(phone=phone, name=name, language=language, pin="5173")
 
 
 async def statuses(store: Store, phone: str) -> list[OutboxStatus]:
@@ -86,10 +86,10 @@ async def test_each_user_gets_the_sms_in_their_own_language(
     (english,) = inbox.messages(MWILA)
     (nyanja,) = inbox.messages(CHIPO)
     assert (
-        english.text
-        == f"Welcome to Enerlectra! Your wallet has K5.00. Dial {SHORTCODE} to buy, sell and send solar energy."
+        english.text == "Welcome to Enerlectra! We added K5.00 to your wallet to start. "
+        f"Dial {SHORTCODE} to buy, sell and send solar energy."
     )
-    assert nyanja.text.startswith("Takulandirani ku Enerlectra! Muli ndi K5.00 mu wallet.")
+    assert nyanja.text.startswith("Takulandirani ku Enerlectra! Takuikirani K5.00 mu wallet")
     assert SHORTCODE in nyanja.text
     for phone in (MWILA, CHIPO):
         (row,) = await platform.store.list_outbox(recipient=phone)

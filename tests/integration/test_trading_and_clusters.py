@@ -18,7 +18,7 @@ SELLER, BUYER = "+260977123456", "+260966123456"
 
 
 async def make_user(platform: Platform, phone: str, name: str = "Test User", language: str = "en") -> User:
-    return await platform.users.register(phone=phone, name=name, language=language, pin="2580")
+    return await platform.users.register(phone=phone, name=name, language=language, pin="5173")
 
 
 async def make_cluster(platform: Platform, capacity_wh: int = 10_000, price: int = 120) -> str:
@@ -153,10 +153,23 @@ async def test_trade_fee_goes_to_the_fees_account_and_is_paid_by_the_buyer(
     seller, buyer = traders
     fee_platform = Platform(platform.store, replace(platform.config, trade_fee_bps=250), platform.clock)
     receipt = await fee_platform.trading.trade(seller=seller, buyer_phone=BUYER, wh=2000, price_ngwee_per_kwh=150)
-    assert (receipt.quote.cost_ngwee, receipt.quote.fee_ngwee) == (300, 7)  # 2.5% of K3.00, rounded down
-    assert (await platform.wallet.balances(buyer)).ngwee == 500 - 307
+    assert (receipt.quote.cost_ngwee, receipt.quote.fee_ngwee) == (300, 8)  # 2.5% of K3.00 = 7.5, rounded up
+    assert (await platform.wallet.balances(buyer)).ngwee == 500 - 308
     fees = (await platform.store.lookup_accounts([FEES]))[FEES]
-    assert fees.balance == 7
+    assert fees.balance == 8
+
+
+async def test_a_trade_under_one_kwacha_still_pays_the_fee(platform: Platform, traders: tuple[User, User]) -> None:
+    seller, buyer = traders
+    seller_before = await platform.wallet.balances(seller)
+    fee_platform = Platform(platform.store, replace(platform.config, trade_fee_bps=100), platform.clock)
+    receipt = await fee_platform.trading.trade(seller=seller, buyer_phone=BUYER, wh=500, price_ngwee_per_kwh=100)
+    # 1% of K0.50 is half a ngwee: charged as 1 ngwee, not waived.
+    assert (receipt.quote.cost_ngwee, receipt.quote.fee_ngwee) == (50, 1)
+    assert (await platform.wallet.balances(buyer)).ngwee == 500 - 51
+    assert (await platform.wallet.balances(seller)).ngwee == seller_before.ngwee + 50, "the seller gets the price"
+    assert (await platform.store.lookup_accounts([FEES]))[FEES].balance == 1
+    assert (await verify_ledger(platform.store)).ok
 
 
 async def test_price_zero_sends_energy_as_a_gift(platform: Platform, traders: tuple[User, User]) -> None:

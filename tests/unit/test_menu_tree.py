@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,10 @@ RUNTIME = {
 
 
 def write(
-    tmp_path: Path, tree: dict[str, object], texts: dict[str, str] | None = None, **per_lang: dict[str, str]
+    tmp_path: Path,
+    tree: dict[str, object],
+    texts: Mapping[str, object] | None = None,
+    **per_lang: Mapping[str, object],
 ) -> tuple[Path, Catalogs]:
     locales = tmp_path / "locales"
     locales.mkdir(exist_ok=True)
@@ -49,7 +53,10 @@ def write(
 
 
 def problems(
-    tmp_path: Path, tree: dict[str, object], texts: dict[str, str] | None = None, **per_lang: dict[str, str]
+    tmp_path: Path,
+    tree: dict[str, object],
+    texts: Mapping[str, object] | None = None,
+    **per_lang: Mapping[str, object],
 ) -> list[str]:
     path, catalogs = write(tmp_path, tree, texts, **per_lang)
     with pytest.raises(MenuError) as raised:
@@ -130,3 +137,44 @@ def test_the_shipped_menu_and_catalogs_pass() -> None:
     runtime, catalogs = build_runtime()
     assert {"home", "buy.pin", "sell.pin", "reg.language"} <= set(runtime.screens)
     assert set(catalogs.messages["ny"]) == set(catalogs.messages["en"]) == set(catalogs.messages["bem"])
+
+
+# --- keys with variants (plural forms, exact values) ----------------------------------
+
+TRIES = {"count": "n", "one": "1 try left.", "other": "{n} tries left."}
+
+
+def test_variants_that_cover_their_languages_pass(tmp_path: Path) -> None:
+    no_fee = {"count": "fee", "0": "Paid.", "other": "Paid, fee {fee:money}."}
+    path, catalogs = write(tmp_path, GOOD, {**TEXTS, "x.tries": TRIES, "x.fee": no_fee})
+    load_tree(path, catalogs, registry)
+
+
+def test_a_variant_outside_gsm7_is_named(tmp_path: Path) -> None:
+    odd = {**TRIES, "one": "1 try left – last one."}
+    found = problems(tmp_path, GOOD, {**TEXTS, "x.tries": TRIES}, ny={"x.tries": odd})
+    assert any("locales/ny.yaml" in p and "'x.tries'" in p and "outside GSM-7: '–'" in p for p in found), found
+
+
+def test_a_static_screen_variant_over_budget_is_named(tmp_path: Path) -> None:
+    title = {"count": "n", "0": "x" * 150, "other": "Hello"}
+    found = problems(tmp_path, GOOD, {**TEXTS, "home.title": title})
+    assert any("screen 'home'" in p and "over budget in en (variant '0')" in p for p in found), found
+
+
+def test_a_plural_missing_a_category_is_named(tmp_path: Path) -> None:
+    # "{n} tries" shows the count as a number, so English needs its "one" text too.
+    found = problems(
+        tmp_path, GOOD, {**TEXTS, "x.tries": TRIES}, bem={"x.tries": {"count": "n", "other": "{n} tries left."}}
+    )
+    assert any("locales/bem.yaml" in p and "'x.tries'" in p and "missing one" in p for p in found), found
+    assert not any("locales/en.yaml" in p for p in found), found
+
+
+def test_a_translation_choosing_by_another_parameter_is_named(tmp_path: Path) -> None:
+    typo = {**TRIES, "count": "m"}
+    found = problems(tmp_path, GOOD, {**TEXTS, "x.tries": TRIES}, ny={"x.tries": typo})
+    assert any("locales/ny.yaml" in p and "chooses by 'm' but en.yaml by 'n'" in p for p in found), found
+    plain_en = {**TEXTS, "x.tries": "{n} tries left."}
+    found = problems(tmp_path, GOOD, plain_en, bem={"x.tries": typo})
+    assert any("locales/bem.yaml" in p and "a parameter en.yaml's text does not have" in p for p in found), found

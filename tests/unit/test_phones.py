@@ -112,19 +112,39 @@ def test_the_refusal_does_not_carry_the_full_number() -> None:
     assert "+260211123456" not in str(excinfo.value)
 
 
-def test_mask_hides_the_middle_digits() -> None:
+def test_mask_keeps_the_network_and_two_digits_of_an_e164_number() -> None:
     masked = mask_phone("+260977123456")
-    assert masked == "+260977***456"
-    assert "123" not in masked
+    assert masked == "+26097*****56"
+    assert "71234" not in masked
+    assert "456" not in masked
 
 
 def test_masks_of_different_numbers_can_still_be_told_apart() -> None:
     assert mask_phone("+260977123456") != mask_phone("+260966123789")
 
 
-@pytest.mark.parametrize("short", ["", "12", "0977", "+260977"])
-def test_mask_of_a_short_string_reveals_nothing(short: str) -> None:
-    assert mask_phone(short) == "*" * len(short)
+@pytest.mark.parametrize(
+    ("odd", "masked"),
+    [
+        ("", ""),
+        ("1", "*"),
+        ("12", "**"),
+        ("0977", "0***"),
+        ("+260977", "+26***7"),
+        ("0977123456", "0977*****6"),
+        ("+260 97 712 3456", "+260 9********56"),
+    ],
+)
+def test_a_shorter_or_odd_string_is_masked_in_proportion(odd: str, masked: str) -> None:
+    assert mask_phone(odd) == masked
+
+
+@pytest.mark.parametrize("size", range(1, 40))
+def test_a_mask_never_shows_the_whole_string(size: int) -> None:
+    value = "".join(str(i % 10) for i in range(size))
+    masked = mask_phone(value)
+    assert len(masked) == size
+    assert masked.count("*") * 13 >= size * 5, "at least 5 characters in 13 stay hidden"
 
 
 def test_local_format_is_how_zambians_write_their_own_number() -> None:

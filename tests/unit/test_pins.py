@@ -22,14 +22,14 @@ FAST = 10  # scrypt cost (log2 N) small enough for unit tests
 
 
 @pytest.fixture(scope="module")
-def stored_2580() -> str:
-    return hash_pin("2580", pepper=PEPPER, log2_n=FAST)
+def stored_5173() -> str:
+    return hash_pin("5173", pepper=PEPPER, log2_n=FAST)
 
 
 # --- validate_pin ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("pin", ["2580", "7391", "1235", "9870", "0912", "5550"])
+@pytest.mark.parametrize("pin", ["5173", "7391", "1235", "9870", "0912", "5550"])
 def test_good_pins_are_accepted_unchanged(pin: str) -> None:
     assert validate_pin(pin) == pin
 
@@ -42,7 +42,7 @@ def test_pins_with_non_digits_are_refused_as_bad_format(pin: str) -> None:
     assert excinfo.value.code == "invalid_pin_format"
 
 
-@pytest.mark.parametrize("pin", ["", "2", "258", "25801", "25802580"])
+@pytest.mark.parametrize("pin", ["", "2", "258", "51731", "51735173"])
 def test_pins_of_the_wrong_length_are_refused_as_bad_format(pin: str) -> None:
     with pytest.raises(InvalidPinFormat) as excinfo:
         validate_pin(pin)
@@ -84,29 +84,29 @@ def test_a_weak_pin_is_also_a_pin_format_error() -> None:
 # --- hash_pin / check_pin --------------------------------------------------------
 
 
-def test_the_right_pin_checks_against_its_hash(stored_2580: str) -> None:
-    assert check_pin("2580", stored_2580, pepper=PEPPER) is True
+def test_the_right_pin_checks_against_its_hash(stored_5173: str) -> None:
+    assert check_pin("5173", stored_5173, pepper=PEPPER) is True
 
 
-@pytest.mark.parametrize("wrong", ["2581", "0852", "258", "25800", ""])
-def test_a_wrong_pin_does_not_check(stored_2580: str, wrong: str) -> None:
-    assert check_pin(wrong, stored_2580, pepper=PEPPER) is False
+@pytest.mark.parametrize("wrong", ["2581", "0852", "258", "51730", ""])
+def test_a_wrong_pin_does_not_check(stored_5173: str, wrong: str) -> None:
+    assert check_pin(wrong, stored_5173, pepper=PEPPER) is False
 
 
-def test_the_right_pin_with_the_wrong_pepper_does_not_check(stored_2580: str) -> None:
-    assert check_pin("2580", stored_2580, pepper=b"another-pepper-9876543210") is False
+def test_the_right_pin_with_the_wrong_pepper_does_not_check(stored_5173: str) -> None:
+    assert check_pin("5173", stored_5173, pepper=b"another-pepper-9876543210") is False
 
 
 def test_two_hashes_of_the_same_pin_differ_but_both_check() -> None:
-    first = hash_pin("2580", pepper=PEPPER, log2_n=FAST)
-    second = hash_pin("2580", pepper=PEPPER, log2_n=FAST)
+    first = hash_pin("5173", pepper=PEPPER, log2_n=FAST)
+    second = hash_pin("5173", pepper=PEPPER, log2_n=FAST)
     assert first != second, "each hash must use its own random salt"
-    assert check_pin("2580", first, pepper=PEPPER)
-    assert check_pin("2580", second, pepper=PEPPER)
+    assert check_pin("5173", first, pepper=PEPPER)
+    assert check_pin("5173", second, pepper=PEPPER)
 
 
-def test_the_hash_does_not_contain_the_pin_in_clear(stored_2580: str) -> None:
-    scheme, log2_n, r, p, salt_b64, key_b64 = stored_2580.split("$")
+def test_the_hash_does_not_contain_the_pin_in_clear(stored_5173: str) -> None:
+    scheme, log2_n, r, p, salt_b64, key_b64 = stored_5173.split("$")
     # The readable fields are only the scheme and its parameters.
     assert (scheme, log2_n, r, p) == ("scrypt", str(FAST), "8", "1")
     # Salt and key are opaque binary: neither is (or contains) the PIN.
@@ -114,18 +114,18 @@ def test_the_hash_does_not_contain_the_pin_in_clear(stored_2580: str) -> None:
     assert len(salt) == 16
     assert len(key) == 32
     for blob in (salt, key):
-        assert b"2580" not in blob
-        assert "2580".encode("utf-16-le") not in blob
+        assert b"5173" not in blob
+        assert "5173".encode("utf-16-le") not in blob
 
 
 def test_a_hash_made_at_one_cost_still_checks_after_the_cost_changes() -> None:
-    old = hash_pin("2580", pepper=PEPPER, log2_n=FAST)
-    new = hash_pin("2580", pepper=PEPPER, log2_n=FAST + 1)
+    old = hash_pin("5173", pepper=PEPPER, log2_n=FAST)
+    new = hash_pin("5173", pepper=PEPPER, log2_n=FAST + 1)
     assert old.split("$")[1] == str(FAST)
     assert new.split("$")[1] == str(FAST + 1)
     # check_pin takes no cost argument: it must read the cost from the stored hash.
-    assert check_pin("2580", old, pepper=PEPPER)
-    assert check_pin("2580", new, pepper=PEPPER)
+    assert check_pin("5173", old, pepper=PEPPER)
+    assert check_pin("5173", new, pepper=PEPPER)
     assert not check_pin("2581", old, pepper=PEPPER)
 
 
@@ -134,7 +134,7 @@ def _malformed(stored: str) -> dict[str, str]:
     return {
         "empty": "",
         "plain text": "not-a-hash",
-        "the pin itself": "2580",
+        "the pin itself": "5173",
         "other scheme": f"bcrypt${log2_n}${r}${p}${salt}${key}",
         "too few fields": f"{scheme}${log2_n}${salt}${key}",
         "too many fields": f"{stored}$extra",
@@ -148,13 +148,13 @@ def _malformed(stored: str) -> dict[str, str]:
     }
 
 
-MALFORMED = _malformed(hash_pin("2580", pepper=PEPPER, log2_n=FAST))
+MALFORMED = _malformed(hash_pin("5173", pepper=PEPPER, log2_n=FAST))
 
 
 @pytest.mark.parametrize("stored", MALFORMED.values(), ids=MALFORMED.keys())
 def test_a_malformed_stored_hash_fails_the_check_instead_of_raising(stored: str) -> None:
     try:
-        result = check_pin("2580", stored, pepper=PEPPER)
+        result = check_pin("5173", stored, pepper=PEPPER)
     except Exception as exc:
         pytest.fail(f"check_pin raised {type(exc).__name__}: {exc} for malformed stored hash {stored!r}")
     assert result is False, f"malformed stored hash {stored!r} must not verify"
@@ -214,8 +214,8 @@ async def test_a_failing_check_gives_its_place_back() -> None:
 
 async def test_hash_and_check_run_on_the_queue_and_agree() -> None:
     queue = KdfQueue(workers=1)
-    stored = await queue.hash("2580", pepper=PEPPER, log2_n=FAST, max_wait_s=1.0)
-    assert await queue.check("2580", stored, pepper=PEPPER, max_wait_s=1.0)
+    stored = await queue.hash("5173", pepper=PEPPER, log2_n=FAST, max_wait_s=1.0)
+    assert await queue.check("5173", stored, pepper=PEPPER, max_wait_s=1.0)
     assert not await queue.check("2581", stored, pepper=PEPPER, max_wait_s=1.0)
     assert queue.pending == 0
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 import pytest
 
 from engine.config import EngineConfig
-from ussd_server.settings import Settings, SettingsError
+from ussd_server.settings import DEV_PEPPER, Settings, SettingsError
 
-SECRET = "s3cret-pepper-for-tests-only-42"
+SECRET = "s3cret-pepper-for-tests-only-0042"  # production secrets need at least 32 characters
+PRODUCTION = {
+    "ENERLECTRA_ENV": "production",
+    "PIN_PEPPER": SECRET,
+    "GATEWAY_SECRET": "gw-" + SECRET,
+    "SMS_BACKEND": "africastalking",
+    "AT_API_KEY": "at-api-key",
+}
 
 
 def test_an_empty_environment_gives_runnable_dev_defaults() -> None:
@@ -27,7 +34,7 @@ def test_empty_variables_count_as_unset() -> None:
 
 def test_plain_variables_are_read() -> None:
     settings = Settings.from_env(
-        {"DATABASE_URL": "sqlite:////tmp/x.db", "PORT": "8080", "HOST": "0.0.0.0", "TRADE_FEE_BPS": "150"}
+        {**PRODUCTION, "DATABASE_URL": "sqlite:////tmp/x.db", "PORT": "8080", "HOST": "0.0.0.0", "TRADE_FEE_BPS": "150"}
     )
     assert settings.database_url == "sqlite:////tmp/x.db"
     assert settings.port == 8080
@@ -94,8 +101,8 @@ def test_production_without_a_gateway_secret_is_refused() -> None:
         Settings.from_env({"ENERLECTRA_ENV": "production", "PIN_PEPPER": SECRET})
 
 
-def test_production_with_a_pin_pepper_and_gateway_secret_is_accepted() -> None:
-    settings = Settings.from_env({"ENERLECTRA_ENV": "production", "PIN_PEPPER": SECRET, "GATEWAY_SECRET": SECRET})
+def test_production_with_its_secrets_and_the_sms_gateway_is_accepted() -> None:
+    settings = Settings.from_env(PRODUCTION)
     assert settings.env == "production"
     assert settings.dev_mode is False
     assert settings.pin_pepper == SECRET
@@ -125,7 +132,7 @@ def test_engine_config_carries_the_values_through() -> None:
         pin_max_wait_ms=2500,
         pin_retry_max_wait_ms=4000,
         pin_max_failures=5,
-        pin_lock_seconds=15 * 60,
+        pin_lock_stages_s=(15 * 60,),
         starting_credit_ngwee=750,
         platform_price_ngwee_per_kwh=135,
         trade_fee_bps=250,
@@ -158,3 +165,71 @@ def test_a_pin_wait_budget_outside_the_gateways_deadline_is_refused_naming_the_v
 def test_a_retry_wait_shorter_than_the_first_is_refused_naming_both_variables() -> None:
     with pytest.raises(ValueError, match="PIN_RETRY_MAX_WAIT_MS must be at least PIN_MAX_WAIT_MS"):
         Settings.from_env({"PIN_MAX_WAIT_MS": "5000", "PIN_RETRY_MAX_WAIT_MS": "4000"})
+
+
+def test_the_defaults_are_a_runnable_dev_server_on_loopback_with_basic_auth() -> None:
+    settings = Settings.from_env({})
+    assert (settings.env, settings.host) == ("dev", "127.0.0.1")
+    assert settings.gateway_auth == "basic"
+    assert settings.gateway_user == "africastalking"
+    assert settings.auth_failures_per_minute == 10
+    assert settings.body_read_timeout_s == 5.0
+    assert settings.trusted_proxies == ()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "localhost", "LOCALHOST"])
+def test_dev_mode_runs_on_a_loopback_address(host: str) -> None:
+    assert Settings.from_env({"HOST": host}).host == host
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "10.0.0.5", "example.org"])
+def test_dev_mode_on_an_address_others_can_reach_is_refused_saying_what_to_set(host: str) -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        Settings.from_env({"HOST": host})
+    message = str(excinfo.value)
+    assert "ENERLECTRA_ENV=dev" in message
+    assert "HOST=127.0.0.1" in message
+    assert "ENERLECTRA_ENV=production" in message
+    # Production may listen anywhere.
+    assert Settings.from_env({**PRODUCTION, "HOST": host}).host == host
+
+
+@pytest.mark.parametrize("backend", ["console", "inbox"])
+def test_production_refuses_an_sms_backend_that_logs_or_keeps_texts(backend: str) -> None:
+    with pytest.raises(SettingsError, match="SMS_BACKEND must be africastalking in production"):
+        Settings.from_env({**PRODUCTION, "SMS_BACKEND": backend})
+
+
+def test_production_refuses_a_gateway_secret_under_32_characters_without_echoing_it() -> None:
+    short = "g" * 31
+    with pytest.raises(SettingsError, match="GATEWAY_SECRET") as excinfo:
+        Settings.from_env({**PRODUCTION, "GATEWAY_SECRET": short})
+    assert short not in str(excinfo.value)
+    assert Settings.from_env({**PRODUCTION, "GATEWAY_SECRET": "g" * 32}).gateway_secret == "g" * 32
+
+
+@pytest.mark.parametrize("pepper", ["p" * 16, "p" * 31, DEV_PEPPER])
+def test_production_refuses_a_short_or_dev_pin_pepper_without_echoing_it(pepper: str) -> None:
+    with pytest.raises(SettingsError, match="PIN_PEPPER") as excinfo:
+        Settings.from_env({**PRODUCTION, "PIN_PEPPER": pepper})
+    assert pepper not in str(excinfo.value)
+
+
+def test_production_names_every_missing_piece_at_once() -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        Settings.from_env({"ENERLECTRA_ENV": "production"})
+    for variable in ("PIN_PEPPER", "GATEWAY_SECRET", "SMS_BACKEND"):
+        assert variable in str(excinfo.value)
+
+
+@pytest.mark.parametrize("var", ["GATEWAY_ALLOWED_IPS", "TRUSTED_PROXIES"])
+def test_a_bad_network_is_refused_naming_the_variable(var: str) -> None:
+    with pytest.raises(SettingsError, match=var):
+        Settings.from_env({var: "10.0.0.0/8, gateway.example"})
+    assert len(getattr(Settings.from_env({var: "10.0.0.0/8, 192.168.1.7, 2001:db8::/32"}), var.lower())) == 3
+
+
+@pytest.mark.parametrize("user", ["at:x", ":"])
+def test_a_basic_auth_user_with_a_colon_is_refused_naming_the_variable(user: str) -> None:
+    with pytest.raises(SettingsError, match="GATEWAY_USER"):
+        Settings.from_env({"GATEWAY_USER": user})

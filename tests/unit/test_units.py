@@ -20,7 +20,7 @@ from engine.errors import (
 from engine.units import (
     MAX_NGWEE,
     MAX_WH,
-    basis_points_of,
+    basis_points_rounded_up,
     cost_of_energy,
     format_energy,
     format_money,
@@ -420,29 +420,42 @@ def test_cost_of_energy_never_decreases_with_more_energy(wh: int, price: int) ->
     assert cost_of_energy(wh + 1, price) >= cost_of_energy(wh, price)
 
 
-# --- basis_points_of -----------------------------------------------------------
+# --- basis_points_rounded_up ----------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("amount", "bps", "fee"),
-    [(10_000, 150, 150), (1000, 150, 15), (99, 100, 0), (199, 100, 1), (1234, 0, 0), (0, 500, 0), (777, 10_000, 777)],
+    [
+        (50, 100, 1),  # 1% of K0.50 is half a ngwee: the platform still earns one
+        (1, 1, 1),  # the smallest positive fee
+        (99, 100, 1),
+        (199, 100, 2),
+        (300, 250, 8),  # 2.5% of K3.00 = 7.5 ngwee
+        (10_000, 150, 150),  # exact multiples are unchanged
+        (1000, 150, 15),
+        (100, 100, 1),
+        (777, 10_000, 777),
+        (1234, 0, 0),  # no rate, no fee
+        (0, 500, 0),  # nothing to charge on
+    ],
 )
-def test_basis_points_of_rounds_down(amount: int, bps: int, fee: int) -> None:
-    assert basis_points_of(amount, bps) == fee
+def test_basis_points_rounded_up(amount: int, bps: int, fee: int) -> None:
+    assert basis_points_rounded_up(amount, bps) == fee
 
 
 @pytest.mark.parametrize(("amount", "bps"), [(-1, 100), (100, -1)])
-def test_basis_points_of_refuses_negative_inputs(amount: int, bps: int) -> None:
+def test_basis_points_rounded_up_refuses_negative_inputs(amount: int, bps: int) -> None:
     with pytest.raises(InvalidAmount):
-        basis_points_of(amount, bps)
+        basis_points_rounded_up(amount, bps)
 
 
 @given(st.integers(min_value=0, max_value=MAX_NGWEE), st.integers(min_value=0, max_value=10_000))
-def test_basis_points_of_never_exceeds_the_exact_fraction(amount: int, bps: int) -> None:
-    fee = basis_points_of(amount, bps)
+def test_basis_points_rounded_up_is_the_next_ngwee_at_or_above_the_exact_fraction(amount: int, bps: int) -> None:
+    fee = basis_points_rounded_up(amount, bps)
     exact = Fraction(amount * bps, 10_000)
-    assert 0 <= fee <= exact < fee + 1
-    assert fee <= amount
+    assert fee - 1 < exact <= fee
+    assert fee <= amount  # a rate of at most 100% never charges more than the amount
+    assert (fee == 0) == (amount == 0 or bps == 0), "a fee is never zero when there is a rate and an amount"
 
 
 # --- split_proportionally ------------------------------------------------------

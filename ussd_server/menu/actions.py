@@ -3,37 +3,55 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from dataclasses import dataclass
 
-from engine.errors import EnerlectraError, PinBusy, PinLocked, WrongPin
-from engine.ledger.model import Ledger, TransferCode
+from engine import daily_caps
+from engine.clock import MICROS_PER_SECOND
+from engine.errors import DailyLimitReached, EnerlectraError, OutflowHeld, PinBusy, PinLocked, WrongPin
+from engine.local_time import local_text, next_local_midnight_us
 from engine.model import User
+from engine.pin_state import PinProof
 from engine.units import format_energy, format_money
-from ussd_server.menu.context import Hop
+from engine.wallet import StatementKind, StatementLine
+from ussd_server.gsm7 import gsm7_length, to_gsm7
+from ussd_server.i18n import Catalogs
+from ussd_server.menu.context import PIN_HASH, Hop, PinRateLimited
 from ussd_server.menu.registry import Item, Outcome, Registry
+from ussd_server.menu.render import BUDGET
 
 registry = Registry()
 LANGUAGE_NAMES = {"en": "English", "ny": "Chinyanja", "bem": "Ichibemba"}
-_TX_LABELS: dict[int, str] = {
-    TransferCode.STARTING_CREDIT: "tx.bonus",
-    TransferCode.ENERGY_TRADE: "tx.energy",
-    TransferCode.ENERGY_PAYMENT: "tx.payment",
-    TransferCode.TRADE_FEE: "tx.fee",
-    TransferCode.ENERGY_GIFT: "tx.gift",
-    TransferCode.CLUSTER_ENERGY: "tx.solar",
-    TransferCode.CLUSTER_PAYMENT: "tx.payment",
+STATEMENT_KEYS: dict[StatementKind, str] = {
+    StatementKind.CLUSTER_PURCHASE: "stmt.cluster",
+    StatementKind.BOUGHT: "stmt.bought",
+    StatementKind.SOLD: "stmt.sold",
+    StatementKind.GIFT_RECEIVED: "stmt.gift_in",
+    StatementKind.GIFT_SENT: "stmt.gift_out",
+    StatementKind.WELCOME_BONUS: "stmt.bonus",
+    StatementKind.OTHER: "stmt.other",
 }
+STATEMENT_LINES = 12  # operations on the mini-statement
+STATEMENT_LINES_PER_PAGE = 3  # the fewest a statement page may show
 
 
 def operation_id(hop: Hop, kind: str) -> str:
-    """Stable for one confirmation of one session: a replayed hop can never apply twice."""
-    attempt = hop.session.values.get("attempt", 0)
-    digest = hashlib.blake2b(f"{hop.session.id}|{kind}|{attempt}".encode(), digest_size=16).hexdigest()
+    """Stable for one confirmation of one session: a replayed hop can never apply twice.
+
+    The session's nonce is in it: a gateway that reuses a session id after the
+    session expired starts a new session, whose operations are new.
+    """
+    s = hop.session
+    attempt = s.values.get("attempt", 0)
+    digest = hashlib.blake2b(f"{s.id}|{s.nonce}|{kind}|{attempt}".encode(), digest_size=16).hexdigest()
     return f"ussd-{kind}-{digest}"
 
 
 def _failure(exc: EnerlectraError, **values: object) -> Outcome:
     return Outcome(route=exc.code, values={**exc.params, **values}, keep=False)
+
+
+def _pin_rate(limited: PinRateLimited) -> Outcome:
+    return Outcome(route="pin_rate", values={"seconds": limited.seconds}, keep=False)
 
 
 async def _need_user(hop: Hop) -> User:
@@ -43,16 +61,28 @@ async def _need_user(hop: Hop) -> User:
     return user
 
 
-async def _verified(hop: Hop) -> User | Outcome:
-    """The user, if the PIN typed this hop is right; else the outcome to route on."""
+@dataclass(frozen=True, slots=True)
+class Verified:
+    user: User
+    proof: PinProof
+
+
+async def _verified(hop: Hop) -> Verified | Outcome:
+    """The user and proof of their PIN, if the PIN typed this hop is right; else the outcome to route on."""
     user = await _need_user(hop)
+    pin = hop.pin or ""
     try:
-        pin = hop.pin or ""
-        return await hop.pin_check(lambda retry: hop.platform.users.verify_pin(user, pin, retry=retry))
+        proof = await hop.pin_check(
+            lambda retry, budget: hop.platform.users.verify_pin(user, pin, retry=retry, budget_s=budget)
+        )
     except (WrongPin, PinBusy) as exc:
         return _failure(exc)
+    except PinRateLimited as limited:
+        return _pin_rate(limited)
     except PinLocked:
-        return Outcome(route="pin_locked", values={"minutes": hop.settings.pin_lock_minutes}, keep=False)
+        hop.forget_user()  # the lock screen reads the lock as it is now
+        return Outcome(route="pin_locked")
+    return Verified(user, proof)
 
 
 async def _confirmed_pin_hash(hop: Hop) -> str | Outcome:
@@ -61,14 +91,20 @@ async def _confirmed_pin_hash(hop: Hop) -> str | Outcome:
     A busy answer keeps the hash in the session: they only need to type the PIN again.
     """
     values = hop.session.values
-    pin_hash = str(values.get("pin_hash", ""))
+    pin_hash = str(values.get(PIN_HASH, ""))
     pin = hop.pin or ""
     try:
-        matches = await hop.pin_check(lambda retry: hop.platform.users.pin_matches(pin, pin_hash, retry=retry))
+        matches = await hop.pin_check(
+            lambda retry, budget: hop.platform.users.pin_matches(pin, pin_hash, retry=retry, budget_s=budget)
+        )
     except PinBusy as exc:
         return _failure(exc)
-    values.pop("pin_hash", None)
-    return pin_hash if matches else Outcome(route="pin_mismatch")
+    except PinRateLimited as limited:
+        return _pin_rate(limited)
+    if not matches:
+        values.pop(PIN_HASH, None)
+        return Outcome(route="pin_mismatch")
+    return pin_hash
 
 
 # --- conditions ------------------------------------------------------------------
@@ -89,6 +125,60 @@ async def resumable(hop: Hop) -> bool:
         return False
     hop.session.language = hop.resume_candidate.language  # offer it in the language they were using
     return True
+
+
+@registry.condition("must_change_pin")
+async def must_change_pin(hop: Hop) -> bool:
+    """An operator reset the PIN: the one-time PIN must be replaced before anything else."""
+    user = await hop.user()
+    if user is None or not user.pin_must_change:
+        return False
+    hop.session.user_id = user.id
+    hop.session.language = str(user.language)
+    return True
+
+
+@registry.condition("pin_locked")
+async def pin_locked(hop: Hop) -> bool:
+    return (await _need_user(hop)).locked_at(hop.platform.clock.now_us())
+
+
+@registry.condition("outflow_held")
+async def outflow_held(hop: Hop) -> bool:
+    return (await _need_user(hop)).hold_until > hop.platform.clock.now_us()
+
+
+@registry.condition("no_energy")
+async def no_energy(hop: Hop) -> bool:
+    return (await hop.platform.wallet.balances(await _need_user(hop))).wh <= 0
+
+
+@registry.condition("gift")
+async def gift(hop: Hop) -> bool:
+    return bool(hop.session.values.get("gift"))
+
+
+@registry.condition("transfers_capped")
+async def transfers_capped(hop: Hop) -> bool:
+    """Today's gifts (or offers) are used up: say so before a number is typed."""
+    user = await _need_user(hop)
+    config = hop.platform.config
+    cap, limit = (
+        (daily_caps.Cap.GIFTS, config.gifts_per_day)
+        if hop.session.values.get("gift")
+        else (daily_caps.Cap.OFFERS, config.offers_per_day)
+    )
+    now, offset = hop.platform.clock.now_us(), config.local_utc_offset_s
+    left = await daily_caps.left_today(hop.platform.store, user.id, cap, limit, now_us=now, offset_s=offset)
+    if left > 0:
+        return False
+    until = next_local_midnight_us(now, offset)
+    hop.shown.update(_cap_values(str(cap), limit, until, offset))
+    return True
+
+
+def _cap_values(kind: str, limit: int, until_us: int, offset_s: int) -> dict[str, object]:
+    return {f"cap_{kind}": 1, "limit": limit, "until": local_text(until_us, offset_s)}
 
 
 # --- resume ----------------------------------------------------------------------
@@ -156,24 +246,57 @@ async def balances(hop: Hop) -> Outcome:
 
 @registry.action("carbon")
 async def carbon(hop: Hop) -> Outcome:
+    """Equivalents only where they mean something: a tree or a kilometre, not 0.0 of one."""
     report = await hop.platform.carbon.for_user(await _need_user(hop))
+    trees = report.trees_tenths >= 10
+    km = report.car_km >= 1
     return Outcome(
-        values={"wh": report.renewable_wh, "kg": report.co2_grams, "trees": report.trees_tenths, "km": report.car_km},
+        values={
+            "wh": report.renewable_wh,
+            "kg": report.co2_grams,
+            "trees": report.trees_tenths,
+            "km": report.car_km,
+            "no_energy": 1 if report.renewable_wh <= 0 else 0,
+            "trees_km": 1 if trees and km else 0,
+            "km_only": 1 if km and not trees else 0,
+        },
         keep=False,
     )
 
 
 @registry.source("statement")
 async def statement(hop: Hop) -> list[Item]:
-    page = await hop.platform.wallet.history(await _need_user(hop), limit=12)
+    lines = await hop.platform.wallet.statement(await _need_user(hop), limit=STATEMENT_LINES)
+    room = statement_line_room(hop.catalogs, hop.session.language)
     items = []
-    for entry in page.entries:
-        when = datetime.fromtimestamp(entry.timestamp / 1_000_000, UTC).strftime("%d/%m")
-        what = hop.text(_TX_LABELS.get(entry.code, "tx.other"))
-        amount = format_money(entry.amount) if entry.ledger is Ledger.ZMW else format_energy(entry.amount)
-        sign = "+" if entry.amount > 0 else ""
-        items.append(Item(str(entry.seq), {"when": when, "what": what, "amount": sign + amount}))
+    for line in lines:
+        when = local_text(line.timestamp, _offset(hop), "%d/%m")  # the day as the person lived it
+        items.append(Item(line.reference, {"when": when, "what": _statement_what(hop, line, when, room)}))
     return items
+
+
+def statement_line_room(catalogs: Catalogs, language: str) -> int:
+    """The longest statement line that still lets a page show three, beside its title, "98 More" and navigation."""
+    fixed = sum(
+        gsm7_length(catalogs.text(language, key)) + 1 for key in ("statement.title", "nav.more", "nav.back_home")
+    )
+    return (BUDGET - fixed) // STATEMENT_LINES_PER_PAGE - 1
+
+
+def _statement_what(hop: Hop, line: StatementLine, when: str, room: int) -> str:
+    """What happened and with whom, from the kind's text; a name too long for ``room`` is shortened."""
+    money = ("+" if line.ngwee > 0 else "") + format_money(line.ngwee)
+    energy = ("+" if line.wh > 0 else "") + format_energy(line.wh)
+    amount = money if line.ngwee or not line.wh else energy  # only "other" lines may move energy alone
+    name = to_gsm7(line.counterparty)
+    while True:
+        what = hop.text(STATEMENT_KEYS[line.kind], wh=abs(line.wh), name=name, amount=amount)
+        if len(name) <= 1 or gsm7_length(hop.text("statement.item", when=when, what=what)) <= room:
+            return what
+        # Whole words go first ("Kabulonga Micro-Grid" -> "Kabulonga", "Mwila B." -> "Mwila"),
+        # then letters: the amount and the kind always show in full.
+        words = name.split()
+        name = " ".join(words[:-1]) if len(words) > 1 else name[:-1]
 
 
 # --- buying from a cluster ------------------------------------------------------------
@@ -181,7 +304,11 @@ async def statement(hop: Hop) -> list[Item]:
 
 @registry.source("regions")
 async def regions(hop: Hop) -> list[Item]:
-    return [Item(r, {"region": r}) for r in await hop.platform.clusters.regions()]
+    """Regions in the configured order (REGION_ORDER), any other after it, A-Z."""
+    order = {name.casefold(): i for i, name in enumerate(hop.settings.region_order)}
+    found = await hop.platform.clusters.regions()
+    ranked = sorted(found, key=lambda r: (order.get(r.casefold(), len(order)), r.casefold()))
+    return [Item(r, {"region": r}) for r in ranked]
 
 
 @registry.source("clusters")
@@ -229,10 +356,10 @@ async def quote_purchase(hop: Hop) -> Outcome:
 
 @registry.action("buy_energy")
 async def buy_energy(hop: Hop) -> Outcome:
-    user = await _verified(hop)
-    if isinstance(user, Outcome):
-        return user
-    values = hop.session.values
+    verified = await _verified(hop)
+    if isinstance(verified, Outcome):
+        return verified
+    user, values = verified.user, hop.session.values
     try:
         receipt = await hop.platform.clusters.buy(
             buyer=user,
@@ -265,46 +392,60 @@ async def market_price(hop: Hop) -> Outcome:
     return Outcome(values={"market": hop.platform.config.platform_price_ngwee_per_kwh}, keep=False)
 
 
+def _limited(exc: DailyLimitReached, hop: Hop) -> Outcome:
+    values = _cap_values(str(exc.params["kind"]), int(exc.params["limit"]), int(exc.params["until_us"]), _offset(hop))
+    return Outcome(route=exc.code, values=values, keep=False)
+
+
+def _offset(hop: Hop) -> int:
+    return hop.platform.config.local_utc_offset_s
+
+
 @registry.action("check_counterpart")
 async def check_counterpart(hop: Hop) -> Outcome:
-    """Refuse an unknown or own number right away, not after kWh and price."""
+    """Refuse an unknown or own number right away, not after kWh and price; name the other person briefly."""
     user = await _need_user(hop)
     counterpart = str(hop.session.values.get("counterpart", ""))
-    if counterpart == user.phone:
-        return Outcome(route="self_trade")
-    other = await hop.platform.users.find(counterpart)
-    if other is None:
-        return Outcome(route="counterparty_not_found", values={"counterpart": counterpart}, keep=False)
-    return Outcome(values={"counterpart_name": other.name})
+    try:
+        other = await hop.platform.users.look_up(user, counterpart)
+    except DailyLimitReached as exc:
+        return _limited(exc, hop)
+    except EnerlectraError as exc:
+        return _failure(exc, counterpart=counterpart)
+    return Outcome(values={"counterpart_name": other.short_name})
 
 
 @registry.action("quote_trade")
 async def quote_trade(hop: Hop) -> Outcome:
     values = hop.session.values
     user = await _need_user(hop)
+    price = 0 if values.get("gift") else int(values.get("price", 0))
     try:
-        quote = hop.platform.trading.quote(int(values.get("wh", 0)), int(values.get("price", 0)))
+        quote = hop.platform.trading.quote(int(values.get("wh", 0)), price)
     except EnerlectraError as exc:
         return _failure(exc)
     energy = (await hop.platform.wallet.balances(user)).wh
     if energy < quote.wh:  # say so before asking for the PIN
         return Outcome(route="insufficient_energy", values={"have_wh": energy}, keep=False)
+    if price:
+        counterpart = await hop.platform.users.find(str(values.get("counterpart", "")))
+        most = hop.platform.config.max_open_offers_per_pair
+        now = hop.platform.clock.now_us()
+        if (
+            counterpart is not None
+            and await hop.platform.store.count_open_offers(user.id, counterpart.id, now_us=now) >= most
+        ):
+            return Outcome(route="too_many_open_offers", values={"max": most}, keep=False)
     values["attempt"] = int(values.get("attempt", 0)) + 1
-    return Outcome(
-        values={
-            "cost": quote.cost_ngwee,
-            "fee": quote.fee_ngwee,
-            "gift": 1 if quote.price_ngwee_per_kwh == 0 else 0,
-        }
-    )
+    return Outcome(values={"cost": quote.cost_ngwee, "fee": quote.fee_ngwee, "price": price})
 
 
 @registry.action("trade_energy")
 async def trade_energy(hop: Hop) -> Outcome:
-    user = await _verified(hop)
-    if isinstance(user, Outcome):
-        return user
-    values = hop.session.values
+    verified = await _verified(hop)
+    if isinstance(verified, Outcome):
+        return verified
+    user, values = verified.user, hop.session.values
     price = int(values["price"])
     try:
         if price == 0:  # a gift needs no consent from the receiver
@@ -325,6 +466,10 @@ async def trade_energy(hop: Hop) -> Outcome:
                 operation_id=operation_id(hop, "offer"),
             )
             reference = offer.reference
+    except DailyLimitReached as exc:
+        return _limited(exc, hop)
+    except OutflowHeld as exc:
+        return Outcome(route=exc.code, keep=False)
     except EnerlectraError as exc:
         balance = await hop.platform.wallet.balances(user)
         return _failure(exc, have_wh=balance.wh)
@@ -353,7 +498,7 @@ async def offer_details(hop: Hop) -> Outcome:
     seller = await hop.platform.store.user_by_id(offer.seller_id)
     return Outcome(
         values={
-            "seller_name": seller.name if seller else "?",
+            "seller_name": seller.short_name if seller else "?",
             "seller_phone": seller.phone if seller else "",
             "wh": offer.wh,
             "cost": offer.cost_ngwee,
@@ -366,11 +511,14 @@ async def offer_details(hop: Hop) -> Outcome:
 
 @registry.action("accept_offer")
 async def accept_offer(hop: Hop) -> Outcome:
-    user = await _verified(hop)
-    if isinstance(user, Outcome):
-        return user
+    verified = await _verified(hop)
+    if isinstance(verified, Outcome):
+        return verified
+    user = verified.user
     try:
         receipt = await hop.platform.offers.accept(buyer=user, offer_id=str(hop.session.values.get("offer", "")))
+    except OutflowHeld as exc:
+        return Outcome(route=exc.code, keep=False)
     except EnerlectraError as exc:
         balance = await hop.platform.wallet.balances(user)
         return _failure(exc, ngwee=balance.ngwee)
@@ -391,7 +539,7 @@ async def decline_offer(hop: Hop) -> Outcome:
     seller = await hop.platform.store.user_by_id(offer.seller_id)
     hop.sms_queued = True
     hop.session.back.clear()
-    return Outcome(values={"seller_name": seller.name if seller else ""}, keep=False)
+    return Outcome(values={"seller_name": seller.short_name if seller else ""}, keep=False)
 
 
 # --- my account ------------------------------------------------------------------------
@@ -400,7 +548,7 @@ async def decline_offer(hop: Hop) -> Outcome:
 @registry.action("profile")
 async def profile(hop: Hop) -> Outcome:
     user = await _need_user(hop)
-    since = datetime.fromtimestamp(user.created_at / 1_000_000, UTC).strftime("%d/%m/%Y")
+    since = local_text(user.created_at, _offset(hop), "%d/%m/%Y")
     return Outcome(
         values={
             "name": user.name,
@@ -420,23 +568,60 @@ async def change_language(hop: Hop) -> Outcome:
     return Outcome()
 
 
-@registry.action("check_pin")
-async def check_current_pin(hop: Hop) -> Outcome:
-    user = await _verified(hop)
-    if isinstance(user, Outcome):
-        return user
-    return Outcome(values={"pin_ok": 1})
+@registry.action("match_new_pin")
+async def match_new_pin(hop: Hop) -> Outcome:
+    """The new PIN typed again must match the first (a mismatch is the user's strike)."""
+    pin_hash = await _confirmed_pin_hash(hop)
+    return pin_hash if isinstance(pin_hash, Outcome) else Outcome()
 
 
 @registry.action("change_pin")
 async def change_pin(hop: Hop) -> Outcome:
+    """Check the current (or one-time) PIN typed this hop and, in the same hop, set the new one.
+
+    The proof of the checked PIN lives only in this call: nothing in the
+    session says a PIN was checked, so no resumed or replayed session can
+    change a PIN without typing the current one.
+    """
     values = hop.session.values
-    if not values.get("pin_ok"):
-        values.pop("pin_hash", None)
-        return Outcome(route="pin_mismatch")
-    pin_hash = await _confirmed_pin_hash(hop)
-    if isinstance(pin_hash, Outcome):
-        return pin_hash
-    await hop.platform.users.replace_pin(await _need_user(hop), pin_hash)
-    values.pop("pin_ok", None)
+    pin_hash = str(values.get(PIN_HASH, ""))
+    if not pin_hash:  # the new PIN was never chosen in this session
+        return Outcome(goto="pin.new")
+    verified = await _verified(hop)
+    if isinstance(verified, Outcome):
+        return verified
+    await hop.platform.users.change_pin(verified.proof, new_pin_hash=pin_hash)
+    values.pop(PIN_HASH, None)
+    hop.forget_user()
+    hop.sms_queued = True
+    hop.session.back.clear()
     return Outcome()
+
+
+# --- why a journey stops at its start ------------------------------------------------
+
+
+@registry.action("lock_status")
+async def lock_status(hop: Hop) -> Outcome:
+    """The lock as it is now, worded truthfully: minutes or hours left, or until support resets it."""
+    user = await _need_user(hop)
+    now = hop.platform.clock.now_us()
+    if user.locked_until_reset:
+        return Outcome(values={"lock_reset": 1}, keep=False)
+    left_min = max(1, -(-(user.pin_locked_until - now) // (60 * MICROS_PER_SECOND)))
+    values: dict[str, object] = {"minutes": left_min, "until": local_text(user.pin_locked_until, _offset(hop))}
+    if left_min > 90:
+        values.update(lock_hours=1, hours=-(-left_min // 60))
+    return Outcome(values=values, keep=False)
+
+
+@registry.action("hold_status")
+async def hold_status(hop: Hop) -> Outcome:
+    user = await _need_user(hop)
+    return Outcome(values={"until": local_text(user.hold_until, _offset(hop))}, keep=False)
+
+
+@registry.action("cap_status")
+async def cap_status(hop: Hop) -> Outcome:
+    """Values come with the route that led here (see _limited and transfers_capped)."""
+    return Outcome(keep=False)

@@ -88,11 +88,14 @@ def render_list(
     say: str | None = None,
 ) -> tuple[str, Page]:
     shown = _clean(values)
-    head = [catalogs.render(lang, say, shown)] if say else []
     if not items:
+        head = [catalogs.render(lang, say, shown)] if say else []
         head.append(catalogs.render(lang, screen.empty or screen_text_key(screen, shown), shown))
         return fit("\n".join(head + _nav(catalogs, lang, screen, False)), BUDGET), Page(0, 0, False)
-    head.append(catalogs.render(lang, screen_text_key(screen, shown), shown))
+    # A reason (say) takes the title's place rather than a line of its own, so a list
+    # keeps the same pages after an invalid choice and the numbers people saw stay put.
+    title = catalogs.render(lang, screen_text_key(screen, shown), shown)
+    head = [catalogs.render(lang, say, shown) if say else title]
     assert screen.item is not None
     # Only lists you pick from are numbered; a statement is just read.
     lines = [
@@ -100,7 +103,7 @@ def render_list(
         for i, item in enumerate(items, 1)
     ]
     nav = _nav(catalogs, lang, screen, False)
-    fixed = sum(gsm7_length(x) + 1 for x in head + nav)
+    fixed = sum(gsm7_length(x) + 1 for x in [title, *nav])
     more = gsm7_length(catalogs.text(lang, "nav.more"))
     window = paginate(lines, fixed, more, page)
     body = head + lines[window.start : window.stop]

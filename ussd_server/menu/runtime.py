@@ -14,12 +14,14 @@ from ussd_server.i18n import Catalogs
 from ussd_server.menu.context import Hop
 from ussd_server.menu.registry import Item, Outcome, Registry
 from ussd_server.menu.render import render, render_list
+from ussd_server.menu.resume import asks_for_pin
 from ussd_server.menu.schema import Screen
 from ussd_server.menu.tree import CompiledTree
 from ussd_server.menu.validators import VALIDATORS, Invalid, check_pin_format
 
 BACK, HOME, MORE = "0", "00", "98"
-MAX_INVALID = 3
+DECLINE = "2"  # on a PIN screen with `decline`: a choice, never a PIN (PINs have 4 digits)
+MAX_INVALID = 3  # invalid inputs in a row on one screen, and strikes in a session, that end it
 MAX_BACK = 12
 MAX_INPUT = 160
 _MAX_PASS_THROUGH = 16  # routers and actions chained in one hop; a loop in a tree is a bug
@@ -47,6 +49,10 @@ class MenuRuntime:
         self.screens = tree.screens
         self.home = tree.tree.home
 
+    def asks_for_pin(self, state: str) -> bool:
+        screen = self.screens.get(state)
+        return screen is not None and asks_for_pin(screen)
+
     async def start(self, hop: Hop) -> Reply:
         hop.session.state = self.tree.tree.start
         return await self._arrive(hop)
@@ -69,8 +75,7 @@ class MenuRuntime:
             if invalid.counts:
                 s.invalid += 1
             if s.invalid >= MAX_INVALID:
-                s.ended = True
-                return Reply(hop.text("err.too_many_invalid"), end=True)
+                return self._too_many(hop)
             hop.shown.update(invalid.params)
             return await self._show(hop, screen, say=invalid.key)
         s.invalid = 0
@@ -108,9 +113,13 @@ class MenuRuntime:
             if raw not in ("1", "2"):
                 raise Invalid("err.invalid_choice")
             return "yes" if raw == "1" else "no"
+        if screen.kind == "note":
+            raise Invalid("err.invalid_choice")  # only 0 back and 00 home go on from here
         if screen.kind == "list":
             return await self._pick(hop, screen, raw)
         if screen.kind == "pin":
+            if screen.decline and raw == DECLINE:
+                return "no"
             hop.pin = check_pin_format(raw)
             return "next"
         assert screen.validator is not None
@@ -159,12 +168,20 @@ class MenuRuntime:
                 name = outcome.route if outcome.route in routes else "error" if "error" in routes else None
                 if name is None:
                     raise UnroutedOutcome(f"screen {s.state!r} has no route for outcome {outcome.route!r}")
+                if routes[name].strike:
+                    s.strikes += 1
+                    if s.strikes >= MAX_INVALID:
+                        return self._too_many(hop)
                 say = routes[name].say or say
                 self.tree.fire(s, f"on_{name}")
                 continue
             s.page = 0
             return await self._show(hop, screen, say=say)
         raise UnroutedOutcome(f"more than {_MAX_PASS_THROUGH} screens passed through in one hop")
+
+    def _too_many(self, hop: Hop) -> Reply:
+        hop.session.ended = True
+        return Reply(hop.text("err.too_many_invalid"), end=True)
 
     def _keep(self, hop: Hop, outcome: Outcome) -> None:
         (hop.session.values if outcome.keep else hop.shown).update(outcome.values)

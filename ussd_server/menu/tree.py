@@ -3,8 +3,11 @@
 Checks (also run by ``enerlectra menus lint``), each naming file and screen:
 unknown target screen, unreachable screen, missing translation key in any
 language, static text over the screen budget, characters outside GSM-7,
-unknown action / condition / source name. Schema errors (unknown screen kind
-or validator type, missing fields) come from pydantic with the same naming.
+unknown action / condition / source name; for a key with variants (plural
+forms, exact values), every variant is checked like a text, a plural covers
+every category its language needs, and a translation chooses by the same
+parameter as English. Schema errors (unknown screen kind or validator type,
+missing fields) come from pydantic with the same naming.
 
 The tree compiles once into ``transitions.Machine(model=None,
 auto_transitions=False)``: screens are states, and every way out of a screen
@@ -25,7 +28,7 @@ from pydantic import ValidationError
 from transitions import Machine
 
 from ussd_server.gsm7 import SCREEN_LIMIT, gsm7_length, non_gsm7
-from ussd_server.i18n import LANGUAGES, Catalogs, placeholders
+from ussd_server.i18n import LANGUAGES, Catalogs, Message, Variants, placeholders, plural_categories, variants
 from ussd_server.menu.registry import Registry
 from ussd_server.menu.schema import TRANSIENT_KINDS, MenuTree, Screen
 
@@ -81,6 +84,8 @@ def exits(name: str, screen: Screen) -> list[tuple[str, str]]:
         out.append(("next", screen.next))
     if screen.accept and screen.decline:
         out += [("yes", screen.accept), ("no", screen.decline)]
+    elif screen.kind == "pin" and screen.decline:
+        out.append(("no", screen.decline))
     out += [(f"on_{code}", route.to) for code, route in screen.outcome_routes().items()]
     out += [(f"route_{i}", r.to) for i, r in enumerate(screen.routes)]
     return out
@@ -132,10 +137,13 @@ def check(tree: MenuTree, catalogs: Catalogs, registry: Registry, where: str) ->
             if not catalogs.has(key, lang):
                 problems.append(f"{where}: runtime text {key!r} missing in {lang}")
     for lang, table in catalogs.messages.items():
-        for key, text in table.items():
-            odd = non_gsm7(text)
+        for key, message in table.items():
+            odd = set().union(*(non_gsm7(text) for text in variants(message).values()))
             if odd:
                 problems.append(f"locales/{lang}.yaml: {key!r}: characters outside GSM-7: {''.join(sorted(odd))!r}")
+            if isinstance(message, Variants):
+                english = catalogs.messages["en"].get(key) if lang != "en" else None
+                problems += [f"locales/{lang}.yaml: {key!r}: {p}" for p in _variant_problems(message, english)]
         extra = set(table) - set(catalogs.messages["en"])
         missing = set(catalogs.messages["en"]) - set(table)
         for key in sorted(missing):
@@ -153,16 +161,47 @@ def _budget(screen: Screen, catalogs: Catalogs) -> list[str]:
     for lang in LANGUAGES:
         if not all(catalogs.has(k, lang) for k in text_keys(screen)):
             continue
-        body = catalogs.text(lang, screen.text)
-        if placeholders(body):
-            continue  # dynamic: the runtime fits it, and the e2e tests measure it
         labels = [o.label for o in screen.options] or (["opt.yes", "opt.no"] if screen.kind == "confirm" else [])
-        lines = [body] + [f"{i} {catalogs.text(lang, label)}" for i, label in enumerate(labels, 1)]
+        # Option and navigation lines at their longest variant: whichever is shown must fit.
+        rest = [f"{i} {_longest(catalogs, lang, label)}" for i, label in enumerate(labels, 1)]
         if screen.nav and screen.kind != "end":
-            lines.append(catalogs.text(lang, "nav.back_home") if catalogs.has("nav.back_home", lang) else "")
-        size = gsm7_length("\n".join(lines)) + REPLY_PREFIX
-        if size > SCREEN_LIMIT:
-            found.append(f"static text over budget in {lang}: {size} > {SCREEN_LIMIT} characters")
+            rest.append(_longest(catalogs, lang, "nav.back_home") if catalogs.has("nav.back_home", lang) else "")
+        plain = isinstance(catalogs.message(lang, screen.text), str)
+        for variant, body in catalogs.variants(lang, screen.text).items():
+            if placeholders(body):
+                continue  # dynamic: the runtime fits it, and the e2e tests measure it
+            size = gsm7_length("\n".join([body, *rest])) + REPLY_PREFIX
+            if size > SCREEN_LIMIT:
+                which = "" if plain else f" (variant {variant!r})"
+                found.append(f"static text over budget in {lang}{which}: {size} > {SCREEN_LIMIT} characters")
+    return found
+
+
+def _longest(catalogs: Catalogs, lang: str, key: str) -> str:
+    return max(catalogs.variants(lang, key).values(), key=gsm7_length)
+
+
+def _variant_problems(message: Variants, english: Message | None) -> list[str]:
+    """Plural texts cover their language's categories; a translation chooses by English's parameter."""
+    found = []
+    categories = plural_categories(message.language)
+    # Choosing between exact values and "other" alone ("0": no fee, other: the fee) is not a
+    # plural; naming a category, or showing the count as a bare number, is: then the grammar
+    # of every category the language has must be written out.
+    shows_count = any(
+        name == message.count and kind is None for text in message.forms.values() for name, kind in placeholders(text)
+    )
+    missing = [c for c in categories if c not in message.forms]
+    if missing and (shows_count or set(message.forms) != {"other"}):
+        found.append(
+            f"plural texts need every category of {message.language} ({', '.join(categories)}): "
+            f"missing {', '.join(missing)}"
+        )
+    # A translator's typo in count: would silently always show "other".
+    if isinstance(english, Variants) and english.count != message.count:
+        found.append(f"chooses by {message.count!r} but en.yaml by {english.count!r}")
+    elif isinstance(english, str) and message.count not in {name for name, _ in placeholders(english)}:
+        found.append(f"chooses by {message.count!r}, a parameter en.yaml's text does not have")
     return found
 
 

@@ -9,7 +9,7 @@ from engine.errors import AmountTooLarge, EnerlectraError, InvalidAmount, PinBus
 from engine.pins import validate_pin
 from engine.units import parse_energy, parse_money, parse_price
 from engine.users import clean_name
-from ussd_server.menu.context import Hop
+from ussd_server.menu.context import Hop, PinRateLimited
 from ussd_server.menu.schema import Validator
 from ussd_server.phones import parse_zambian_mobile
 
@@ -75,6 +75,8 @@ async def _kwh(raw: str, spec: Validator, hop: Hop) -> Value:
 
 
 async def _phone(raw: str, spec: Validator, hop: Hop) -> Value:
+    if not raw:
+        raise Invalid("err.phone_empty")
     try:
         return parse_zambian_mobile(raw)
     except EnerlectraError:
@@ -90,16 +92,21 @@ async def _new_pin(raw: str, spec: Validator, hop: Hop) -> Value:
     except EnerlectraError:
         raise Invalid("err.pin_format") from None
     try:
-        return await hop.pin_check(lambda retry: hop.platform.users.hash_new_pin(raw, retry=retry))
+        return await hop.pin_check(
+            lambda retry, budget: hop.platform.users.hash_new_pin(raw, retry=retry, budget_s=budget)
+        )
     except PinBusy:
         raise Invalid("err.pin_busy", counts=False) from None
+    except PinRateLimited as limited:
+        raise Invalid("err.pin_rate", counts=False, seconds=limited.seconds) from None
 
 
 async def _trade_price(raw: str, spec: Validator, hop: Hop) -> Value:
-    if raw == "1":
-        return hop.platform.config.platform_price_ngwee_per_kwh
-    if raw == "2":
-        return 0  # a gift
+    """A price is always typed as a price: no number on this screen means anything else.
+
+    (It used to offer "1" for the market price and "2" for a gift, so someone
+    typing 2 to ask K2.00 gave their energy away. A gift is its own menu choice.)
+    """
     try:
         return _ranged(parse_price(raw), Validator(type="trade_price", max="100"), parse_money, "err.price_range")
     except InvalidAmount:

@@ -60,6 +60,7 @@ def _check_types(session: Session) -> None:
         session.language,
         session.last_digest,
         session.last_reply,
+        session.nonce,
     )
     if not all(isinstance(value, str) for value in text_fields):
         raise TypeError("a text field is not a string")

@@ -1,4 +1,4 @@
-"""Every session-store key prefix and time limit, in one place (like arq's constants).
+"""Every Redis key prefix and session time limit, in one place (like arq's constants).
 
 Key layout (``{...}`` is a Redis Cluster hash tag, so a session and its lock
 always live in the same slot)::
@@ -6,6 +6,8 @@ always live in the same slot)::
     enerlectra:ussd:{<session tag>}:s      the session (msgpack), TTL DEFAULT_SESSION_TTL_S
     enerlectra:ussd:{<session tag>}:lock   the hop lock, TTL LOCK_TTL_MS
     enerlectra:resume:{<phone tag>}        id of the phone's latest dial (resume pointer), own TTL
+    enerlectra:rate:LIMITER/{<name>/<identity tags>}/<n>/<multiples>/<unit>
+                                           a rate-limit counter (ussd_server/rate_limits.py), TTL the window
 
 Session ids (and phones) come from the gateway and are untrusted. A value of
 1..MAX_TAG_CHARS characters from ``[A-Za-z0-9_.:+-]`` is used verbatim, which
@@ -28,6 +30,12 @@ import re
 KEY_PREFIX = "enerlectra:"  # tests pass their own prefix to get a private namespace
 SESSION_NAMESPACE = "ussd:"
 RESUME_NAMESPACE = "resume:"
+# The limits library adds ":" and its own "LIMITER/..." key after this namespace.
+RATE_NAMESPACE = "rate"
+# Rate-limit names: the first part of every limiter identity (trusted constants, never user input).
+RATE_AUTH_FAILURES = "auth-failures"  # failed gateway authentications per caller address
+RATE_HOPS = "hops"  # USSD hops per phone
+RATE_PIN_CHECKS = "pin-checks"  # PIN checks (slow KDF runs) per phone
 SESSION_SUFFIX = ":s"
 LOCK_SUFFIX = ":lock"
 
@@ -79,3 +87,17 @@ def lock_key(session_id: str, prefix: str = KEY_PREFIX) -> str:
 
 def resume_key(phone: str, prefix: str = KEY_PREFIX) -> str:
     return f"{prefix}{RESUME_NAMESPACE}{{{tag(phone)}}}"
+
+
+def rate_key_prefix(prefix: str = KEY_PREFIX) -> str:
+    return f"{check_prefix(prefix)}{RATE_NAMESPACE}"
+
+
+def rate_identity(*parts: str) -> str:
+    """One hash tag for a limit and who it counts: ``{auth-failures/10.0.0.7}``.
+
+    Every part goes through :func:`tag`, whose output has neither braces nor
+    ``/`` (the limits library's separator), so an untrusted part can neither
+    break the hash tag nor pass for two parts.
+    """
+    return "{" + "/".join(tag(part) for part in parts) + "}"

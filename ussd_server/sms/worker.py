@@ -18,6 +18,7 @@ import logging
 import math
 import random
 
+from engine import notifications
 from engine.clock import MICROS_PER_SECOND, Clock, SystemClock
 from engine.model import OutboxRow
 from engine.phones import mask_phone
@@ -142,10 +143,17 @@ class OutboxWorker:
             result = SendResult("retry", error=f"backend raised {type(exc).__name__}: {exc}")
         await self._record(row, result)
 
+    async def _scrub(self, row: OutboxRow) -> None:
+        """A settled message's secrets (a one-time PIN) are not kept in the database."""
+        params = notifications.scrubbed(row.message)
+        if params is not None:
+            await self.store.scrub_outbox_params(row.id, params)
+
     async def _record(self, row: OutboxRow, result: SendResult) -> None:
         phone = mask_phone(row.message.recipient)
         if result.status == "sent":
             ours = await self.store.mark_outbox_sent(row.id, result.provider_ref, attempt=row.attempts)
+            await self._scrub(row)
             log.info(
                 "SMS %d to %s sent (attempt %d, ref %s)%s",
                 row.id,
@@ -174,6 +182,7 @@ class OutboxWorker:
 
     async def _give_up(self, row: OutboxRow, error: str) -> None:
         ours = await self.store.mark_outbox_dead(row.id, error[:_ERROR_CHARS], attempt=row.attempts)
+        await self._scrub(row)
         log.error(
             "SMS %d to %s dead (attempt %d): %s%s",
             row.id,
