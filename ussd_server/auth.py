@@ -10,8 +10,16 @@ The caller's address is the TCP peer, unless the peer is one of our own
 reverse proxies (``TRUSTED_PROXIES``): then it is read from
 ``X-Forwarded-For``. Failed authentications are counted per caller address
 with the shared rate limiter; past ``AUTH_FAILURES_PER_MINUTE`` the address is
-answered 429 without its secret even being looked at, so guessing stays slow
-however many connections a guesser opens.
+answered 429, and each process then refuses it without looking at its secret
+until the window passes.
+
+The right secret costs nothing more: the shared counter is touched only on a
+failure, so the gateway's own calls make no extra Redis round trip (a hop
+already makes two). The price is that a blocked address gets one evaluated
+guess in each process that has not yet seen it blocked: at most
+``AUTH_FAILURES_PER_MINUTE`` + (number of processes) guesses a minute, against
+a secret of at least 32 random characters. If the counter cannot be reached, a
+failed attempt is answered 503 rather than let through uncounted.
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import math
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -35,6 +46,7 @@ from ussd_server.sessions import keys
 from ussd_server.settings import Settings
 
 log = logging.getLogger("enerlectra.auth")
+_MAX_BLOCKED = 10_000  # addresses a process remembers as blocked
 PROTECTED = frozenset({"/ussd", "/ussd/events", "/sms/delivery"})
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -154,6 +166,25 @@ def gateway_auth(settings: Settings) -> web.middleware:  # type: ignore[valid-ty
             return web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="enerlectra", charset="UTF-8"'})
         return web.HTTPUnauthorized(text="unauthorized")
 
+    # Addresses this process refuses until a monotonic time, after the shared counter said so.
+    blocked: OrderedDict[str, float] = OrderedDict()
+
+    def still_blocked(bucket: str) -> float | None:
+        until = blocked.get(bucket)
+        if until is None:
+            return None
+        left = until - time.monotonic()
+        if left > 0:
+            return left
+        del blocked[bucket]
+        return None
+
+    def block(bucket: str, wait_s: float) -> None:
+        blocked[bucket] = time.monotonic() + wait_s
+        blocked.move_to_end(bucket)
+        while len(blocked) > _MAX_BLOCKED:  # a flood of addresses must not grow memory without end
+            blocked.popitem(last=False)
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in PROTECTED:
@@ -165,33 +196,29 @@ def gateway_auth(settings: Settings) -> web.middleware:  # type: ignore[valid-ty
             raise web.HTTPForbidden(text="forbidden")
         if not settings.gateway_secret:
             return await handler(request)
-        limiter = request.app[RATE_LIMITS]
-        identity = (keys.RATE_AUTH_FAILURES, address_bucket(caller))
-        blocked = False
+        bucket = address_bucket(caller)
+        left = still_blocked(bucket)
+        if left is not None:
+            # Not logged above debug: a guesser would flood the log; the block itself was logged once.
+            log.debug("refused %s from %s: too many failed authentications", request.path, shown)
+            raise web.HTTPTooManyRequests(headers={"Retry-After": str(math.ceil(left))}, text="too many requests")
+        if authenticated(request):
+            return await handler(request)
         try:
-            # Checked before the secret: past the limit, a guess is not even evaluated.
-            wait = await limiter.peek(failures, *identity)
-            ok = wait is None and authenticated(request)
-            if wait is None and not ok:
-                await limiter.hit(failures, *identity)
-                blocked = await limiter.peek(failures, *identity) is not None  # only on failures: rare, bounded
+            wait = await request.app[RATE_LIMITS].hit(failures, keys.RATE_AUTH_FAILURES, bucket)
         except RateLimiterUnavailable as exc:
             # Fail closed: without the counter a guesser would be unlimited.
             log.warning("refused %s from %s: rate limiter unavailable (%s)", request.path, shown, exc)
             raise web.HTTPServiceUnavailable(headers={"Retry-After": "1"}, text="busy") from None
         if wait is not None:
-            # Not logged above debug: a guesser would flood the log; the block itself was logged once.
-            log.debug("refused %s from %s: too many failed authentications", request.path, shown)
-            raise web.HTTPTooManyRequests(headers={"Retry-After": str(int(wait))}, text="too many requests")
-        if ok:
-            return await handler(request)
-        log.warning("refused %s from %s: bad or missing gateway credentials", request.path, shown)
-        if blocked:
+            block(bucket, wait)
             log.warning(
                 "blocking %s for up to a minute after %d failed gateway authentications",
                 shown,
                 settings.auth_failures_per_minute,
             )
+            raise web.HTTPTooManyRequests(headers={"Retry-After": str(int(wait))}, text="too many requests")
+        log.warning("refused %s from %s: bad or missing gateway credentials", request.path, shown)
         raise unauthorized()
 
     return middleware
