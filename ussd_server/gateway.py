@@ -27,7 +27,7 @@ from ussd_server.menu.runtime import MenuRuntime, Reply
 from ussd_server.phones import parse_zambian_mobile
 from ussd_server.sessions import keys
 from ussd_server.sessions.model import Session, TextDigest, new_nonce
-from ussd_server.sessions.store import Held, SessionStore, SessionStoreUnavailable
+from ussd_server.sessions.store import Held, HopCount, SessionStore, SessionStoreUnavailable
 from ussd_server.settings import Settings
 
 log = logging.getLogger("enerlectra.hop")
@@ -105,7 +105,6 @@ class UssdService:
         self.limiter = limiter
         self.digest = TextDigest(settings.pin_pepper.encode())
         self._codes = {c.strip("#").strip() for c in settings.ussd_service_codes}
-        self._hop_rate = f"{settings.hops_per_minute}/minute"
 
     def _end(self, key: str, language: str = "en", **params: object) -> str:
         return "END " + fit(self.catalogs.render(language, key, params), 156)
@@ -124,12 +123,12 @@ class UssdService:
             except EnerlectraError:
                 outcome = "not_zambian"
                 return self._end("err.not_zambian")
-            # Before the session lock: a phone over its limit costs one counter, nothing more.
-            wait_s = await self._limit(self._hop_rate, keys.RATE_HOPS, phone)
-            if wait_s is not None:
-                outcome = "rate_limited"
-                return self._end("err.slow_down", seconds=math.ceil(wait_s))
-            async with self.sessions.hold(request.session_id) as held:
+            # The hop is counted for the phone in the same round trip that takes the session lock.
+            async with self.sessions.hold(request.session_id, HopCount(phone, keys.HOP_WINDOW_MS)) as held:
+                if held.count > self.settings.hops_per_minute:
+                    # Nothing runs and nothing is saved: the session is as it was.
+                    outcome = "rate_limited"
+                    return self._end("err.slow_down", seconds=max(1, math.ceil(held.count_left_ms / 1000)))
                 reply, outcome, screen, sms_queued = await self._locked_hop(request, phone, held, deadline)
             if sms_queued:  # only once the session is saved and the lock released
                 self.on_sms_queued()  # deliver receipts now rather than at the next poll
@@ -150,12 +149,6 @@ class UssdService:
                 outcome,
                 (time.perf_counter() - started) * 1000,
             )
-
-    async def _limit(self, rate: str, *identity: str) -> float | None:
-        try:
-            return await self.limiter.hit(rate, *identity)
-        except Exception as exc:  # the limiter shares Redis with the sessions: down together
-            raise SessionStoreUnavailable("rate limiter unavailable") from exc
 
     async def _locked_hop(
         self, request: UssdRequest, phone: str, held: Held, deadline: float

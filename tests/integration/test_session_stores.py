@@ -25,7 +25,7 @@ from ussd_server.sessions import codec, keys
 from ussd_server.sessions.memory import SWEEP_INTERVAL_S, MemorySessionStore
 from ussd_server.sessions.model import Session, TextDigest
 from ussd_server.sessions.redis_store import RedisSessionStore
-from ussd_server.sessions.store import SessionLockTimeout, SessionStore, SessionStoreUnavailable
+from ussd_server.sessions.store import HopCount, SessionLockTimeout, SessionStore, SessionStoreUnavailable
 
 PHONE = "+260977123456"
 TEST_LOCK_WAIT_S = 0.5
@@ -681,3 +681,50 @@ async def test_hops_queued_too_long_behind_a_hung_redis_get_busy_without_waiting
             await assert_works(store)
         finally:
             await store.close()
+
+
+# --- the per-phone hop count taken with the lock ----------------------------------------------
+
+
+async def test_hops_are_counted_per_phone_in_a_window_that_starts_at_the_first(harness: Harness) -> None:
+    count = HopCount("+260977123456", window_ms=60_000)
+    other = HopCount("+260966234567", window_ms=60_000)
+    seen = []
+    for _ in range(3):
+        async with harness.store.hold(at_session_id(), count) as held:
+            seen.append(held.count)
+            assert 0 < held.count_left_ms <= 60_000
+    async with harness.store.hold(at_session_id(), other) as held:
+        assert held.count == 1, "another phone has its own window"
+    async with harness.store.hold(at_session_id()) as held:
+        assert held.count == 0, "a hold without a count counts nothing"
+    assert seen == [1, 2, 3]
+    await harness.age(61)
+    async with harness.store.hold(at_session_id(), count) as held:
+        assert held.count == 1, "a new window once the last one ended"
+
+
+async def test_a_hop_waiting_for_the_lock_is_counted_once(harness: Harness) -> None:
+    session_id = at_session_id()
+    count = HopCount("+260977123456", window_ms=60_000)
+    async with harness.store.hold(session_id, count) as first:
+        waiting = asyncio.create_task(_hold_count(harness, session_id, count))
+        await asyncio.sleep(0.05)  # the second hop polls the lock meanwhile
+        assert first.count == 1
+    assert await waiting == 2
+
+
+async def _hold_count(harness: Harness, session_id: str, count: HopCount) -> int:
+    async with harness.store.hold(session_id, count) as held:
+        return held.count
+
+
+async def test_the_count_survives_a_redis_that_forgot_its_scripts(open_redis_store: Any) -> None:
+    store = await open_redis_store()
+    await store.client.script_flush()  # as after a Redis restart: the lock script must be loaded again
+    count = HopCount("+260977123456", window_ms=60_000)
+    session = rich_session(None)
+    await store.save(session, keys.DEFAULT_SESSION_TTL_S)
+    async with store.hold(session.id, count) as held:
+        assert held.session == session
+        assert held.count == 1

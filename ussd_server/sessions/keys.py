@@ -6,6 +6,7 @@ always live in the same slot)::
     enerlectra:ussd:{<session tag>}:s      the session (msgpack), TTL DEFAULT_SESSION_TTL_S
     enerlectra:ussd:{<session tag>}:lock   the hop lock, TTL LOCK_TTL_MS
     enerlectra:resume:{<phone tag>}        id of the phone's latest dial (resume pointer), own TTL
+    enerlectra:hops:{<phone tag>}          the phone's hops in its current window (HOPS_PER_MINUTE), TTL the window
     enerlectra:rate:LIMITER/{<name>/<identity tags>}/<n>/<multiples>/<unit>
                                            a rate-limit counter (ussd_server/rate_limits.py), TTL the window
 
@@ -30,11 +31,12 @@ import re
 KEY_PREFIX = "enerlectra:"  # tests pass their own prefix to get a private namespace
 SESSION_NAMESPACE = "ussd:"
 RESUME_NAMESPACE = "resume:"
+HOPS_NAMESPACE = "hops:"
+HOP_WINDOW_MS = 60_000  # HOPS_PER_MINUTE counts in windows of a minute
 # The limits library adds ":" and its own "LIMITER/..." key after this namespace.
 RATE_NAMESPACE = "rate"
 # Rate-limit names: the first part of every limiter identity (trusted constants, never user input).
 RATE_AUTH_FAILURES = "auth-failures"  # failed gateway authentications per caller address
-RATE_HOPS = "hops"  # USSD hops per phone
 RATE_PIN_CHECKS = "pin-checks"  # PIN checks (slow KDF runs) per phone
 SESSION_SUFFIX = ":s"
 LOCK_SUFFIX = ":lock"
@@ -87,6 +89,10 @@ def lock_key(session_id: str, prefix: str = KEY_PREFIX) -> str:
 
 def resume_key(phone: str, prefix: str = KEY_PREFIX) -> str:
     return f"{prefix}{RESUME_NAMESPACE}{{{tag(phone)}}}"
+
+
+def hops_key(phone: str, prefix: str = KEY_PREFIX) -> str:
+    return f"{prefix}{HOPS_NAMESPACE}{{{tag(phone)}}}"
 
 
 def rate_key_prefix(prefix: str = KEY_PREFIX) -> str:

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 from ussd_server.sessions import codec, keys
 from ussd_server.sessions.model import Session
-from ussd_server.sessions.store import Held, SessionLockTimeout
+from ussd_server.sessions.store import Held, HopCount, SessionLockTimeout
 
 Monotonic = Callable[[], float]
 
@@ -112,6 +112,10 @@ class MemorySessionStore:
     ) -> None:
         self.sessions = _ExpiringMap(monotonic, max_entries)
         self.resumes = _ExpiringMap(monotonic, max_entries)
+        self._monotonic = monotonic
+        # Per phone: (when its window ends, hops counted in it), like the Redis counter's value and TTL.
+        self._hops: dict[str, tuple[float, int]] = {}
+        self._max_entries = max_entries
         self._locks: dict[str, _LockSlot] = {}
         self._lock_wait_s = lock_wait_s
 
@@ -125,8 +129,20 @@ class MemorySessionStore:
     async def delete(self, session_id: str) -> None:
         self.sessions.pop(keys.tag(session_id))
 
+    def _count(self, count: HopCount) -> tuple[int, int]:
+        """This hop's number in the phone's window and the window's time left (ms), as in Redis."""
+        now, phone = self._monotonic(), keys.tag(count.phone)
+        ends, hops = self._hops.get(phone, (0.0, 0))
+        if now >= ends:
+            ends, hops = now + count.window_ms / 1000, 0
+            if len(self._hops) >= self._max_entries:  # drop ended windows before growing further
+                self._hops = {k: v for k, v in self._hops.items() if v[0] > now}
+        self._hops[phone] = (ends, hops + 1)
+        return hops + 1, int((ends - now) * 1000)
+
     @asynccontextmanager
-    async def hold(self, session_id: str) -> AsyncIterator[Held]:
+    async def hold(self, session_id: str, count: HopCount | None = None) -> AsyncIterator[Held]:
+        hops, left_ms = self._count(count) if count is not None else (0, 0)
         tag = keys.tag(session_id)
         slot = self._locks.get(tag)
         if slot is None:
@@ -135,7 +151,7 @@ class MemorySessionStore:
         try:
             await self._acquire(slot.lock, session_id)
             try:
-                held = Held(await self.load(session_id))
+                held = Held(await self.load(session_id), hops, left_ms)
                 yield held
                 if held.kept is not None:
                     await self.save(held.kept, held.ttl_s)
@@ -172,3 +188,4 @@ class MemorySessionStore:
     async def close(self) -> None:
         self.sessions.clear()
         self.resumes.clear()
+        self._hops.clear()

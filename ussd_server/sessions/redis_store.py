@@ -22,11 +22,11 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from ussd_server.sessions import codec, keys
 from ussd_server.sessions.model import Session
-from ussd_server.sessions.store import Held, SessionLockTimeout, SessionStoreUnavailable
+from ussd_server.sessions.store import Held, HopCount, SessionLockTimeout, SessionStoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ DEFAULT_TIMEOUT_S = 0.5
 DEFAULT_QUEUE_TIMEOUT_S = 1.0
 
 # A hop costs two round trips, not four: the lock is taken and the session
-# read in one script, the session written and the lock released in another.
+# read in one script (pipelined with the phone's hop count), the session
+# written and the lock released in another.
 # KEYS[1] is the lock, KEYS[2] the session; both carry the same hash tag, so
 # the scripts are valid on Redis Cluster.
 LOCK_AND_LOAD_LUA = """
@@ -162,11 +163,17 @@ class RedisSessionStore:
         await self._run(self.client.delete, keys.session_key(session_id, self.prefix))
 
     @asynccontextmanager
-    async def hold(self, session_id: str) -> AsyncIterator[Held]:
+    async def hold(self, session_id: str, count: HopCount | None = None) -> AsyncIterator[Held]:
         lock_key = keys.lock_key(session_id, self.prefix)
         session_key = keys.session_key(session_id, self.prefix)
         token = secrets.token_hex(8)
-        held = Held(await self._acquire(lock_key, session_key, token))
+        hops, left_ms = 0, 0
+        if count is None:
+            session = await self._acquire(lock_key, session_key, token)
+        else:
+            counted = await self._first_try_counted(lock_key, session_key, token, count)
+            session, hops, left_ms = counted
+        held = Held(session, hops, left_ms)
         try:
             yield held
         except BaseException:
@@ -175,6 +182,41 @@ class RedisSessionStore:
         # Saving is part of the hop: if it fails, the hop fails ("busy"), unlike a failed bare release.
         data = b"" if held.kept is None else codec.encode(held.kept)
         await self._run(self._save_and_release, keys=[lock_key, session_key], args=[token, data, held.ttl_s])
+
+    async def _first_try_counted(
+        self, lock_key: str, session_key: str, token: str, count: HopCount
+    ) -> tuple[Session | None, int, int]:
+        """The first try at the lock and the phone's hop count, pipelined in one round trip.
+
+        INCR then PEXPIRE NX (Redis 7+) starts the window at the phone's first
+        hop and can never leave a counter without an expiry. The lock script
+        goes by EVALSHA (a pipeline with a Script object would ask SCRIPT
+        EXISTS first: another round trip); after a Redis restart it answers
+        NOSCRIPT, and the plain path loads it.
+        """
+        counter = keys.hops_key(count.phone, self.prefix)
+
+        async def both() -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.evalsha(self._lock_and_load.sha, 2, lock_key, session_key, token, keys.LOCK_TTL_MS)
+            pipe.incr(counter)
+            pipe.pexpire(counter, count.window_ms, nx=True)
+            pipe.pttl(counter)
+            return list(await pipe.execute(raise_on_error=False))
+
+        reply, hops, _, left_ms = await self._run(both)
+        for result in (hops, left_ms):
+            if isinstance(result, Exception):
+                raise SessionStoreUnavailable(f"redis: {result}") from result
+        if isinstance(reply, NoScriptError):
+            session = await self._acquire(lock_key, session_key, token)
+        elif isinstance(reply, Exception):
+            raise SessionStoreUnavailable(f"redis: {reply}") from reply
+        elif reply[0] == 1:
+            session = _decode(reply[1] if len(reply) > 1 else None)
+        else:
+            session = await self._acquire(lock_key, session_key, token)
+        return session, int(hops), max(int(left_ms), 0)
 
     async def _acquire(self, lock_key: str, session_key: str, token: str) -> Session | None:
         loop = asyncio.get_running_loop()
