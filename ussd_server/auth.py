@@ -68,6 +68,11 @@ def _address(text: str | None) -> IPAddress | None:
     return address
 
 
+def _shown(caller: IPAddress | None, request: web.Request) -> str:
+    """The caller as a log line may show it (built only when something is logged)."""
+    return logfield(caller if caller is not None else request.remote, 64)
+
+
 def _within(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
     return any(address in network for network in networks)
 
@@ -189,10 +194,11 @@ def gateway_auth(settings: Settings) -> web.middleware:  # type: ignore[valid-ty
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in PROTECTED:
             return await handler(request)
+        if not allowed and not settings.gateway_secret:  # dev: nothing to check
+            return await handler(request)
         caller = caller_address(request, proxies)
-        shown = logfield(caller if caller is not None else request.remote, 64)
         if allowed and (caller is None or not _within(caller, allowed)):
-            log.warning("refused %s from %s: address not allowed", request.path, shown)
+            log.warning("refused %s from %s: address not allowed", request.path, _shown(caller, request))
             raise web.HTTPForbidden(text="forbidden")
         if not settings.gateway_secret:
             return await handler(request)
@@ -200,10 +206,11 @@ def gateway_auth(settings: Settings) -> web.middleware:  # type: ignore[valid-ty
         left = still_blocked(bucket)
         if left is not None:
             # Not logged above debug: a guesser would flood the log; the block itself was logged once.
-            log.debug("refused %s from %s: too many failed authentications", request.path, shown)
+            log.debug("refused %s from %s: too many failed authentications", request.path, _shown(caller, request))
             raise web.HTTPTooManyRequests(headers={"Retry-After": str(math.ceil(left))}, text="too many requests")
         if authenticated(request):
             return await handler(request)
+        shown = _shown(caller, request)
         try:
             wait = await request.app[RATE_LIMITS].hit(failures, keys.RATE_AUTH_FAILURES, bucket)
         except RateLimiterUnavailable as exc:

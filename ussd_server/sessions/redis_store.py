@@ -63,6 +63,17 @@ return 0
 """
 
 
+# A phone's hop count in a fixed window that starts at its first hop: one command,
+# and the counter can never be left without an expiry.
+COUNT_HOP_LUA = """
+local hops = redis.call('INCR', KEYS[1])
+if hops == 1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return {hops, redis.call('PTTL', KEYS[1])}
+"""
+
+
 class RedisSessionStore:
     """A :class:`~ussd_server.sessions.store.SessionStore` on Redis (standalone or Cluster-ready keys).
 
@@ -88,6 +99,7 @@ class RedisSessionStore:
         self._lock_wait_s = lock_wait_s
         self._lock_and_load = client.register_script(LOCK_AND_LOAD_LUA)
         self._save_and_release = client.register_script(SAVE_AND_RELEASE_LUA)
+        self._count_hop = client.register_script(COUNT_HOP_LUA)
 
     @classmethod
     async def open(
@@ -188,35 +200,30 @@ class RedisSessionStore:
     ) -> tuple[Session | None, int, int]:
         """The first try at the lock and the phone's hop count, pipelined in one round trip.
 
-        INCR then PEXPIRE NX (Redis 7+) starts the window at the phone's first
-        hop and can never leave a counter without an expiry. The lock script
-        goes by EVALSHA (a pipeline with a Script object would ask SCRIPT
-        EXISTS first: another round trip); after a Redis restart it answers
-        NOSCRIPT, and the plain path loads it.
+        Both scripts go by EVALSHA: a pipeline holding Script objects would ask
+        SCRIPT EXISTS first, another round trip. After a Redis restart they
+        answer NOSCRIPT; the plain calls then load them.
         """
         counter = keys.hops_key(count.phone, self.prefix)
 
         async def both() -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
             pipe.evalsha(self._lock_and_load.sha, 2, lock_key, session_key, token, keys.LOCK_TTL_MS)
-            pipe.incr(counter)
-            pipe.pexpire(counter, count.window_ms, nx=True)
-            pipe.pttl(counter)
+            pipe.evalsha(self._count_hop.sha, 1, counter, count.window_ms)
             return list(await pipe.execute(raise_on_error=False))
 
-        reply, hops, _, left_ms = await self._run(both)
-        for result in (hops, left_ms):
-            if isinstance(result, Exception):
-                raise SessionStoreUnavailable(f"redis: {result}") from result
-        if isinstance(reply, NoScriptError):
-            session = await self._acquire(lock_key, session_key, token)
-        elif isinstance(reply, Exception):
+        reply, counted = await self._run(both)
+        if isinstance(counted, NoScriptError):
+            counted = await self._run(self._count_hop, keys=[counter], args=[count.window_ms])
+        elif isinstance(counted, Exception):
+            raise SessionStoreUnavailable(f"redis: {counted}") from counted
+        if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
             raise SessionStoreUnavailable(f"redis: {reply}") from reply
-        elif reply[0] == 1:
+        if not isinstance(reply, Exception) and reply[0] == 1:
             session = _decode(reply[1] if len(reply) > 1 else None)
-        else:
+        else:  # the lock is taken (a retried hop), or the script must be loaded: the plain path
             session = await self._acquire(lock_key, session_key, token)
-        return session, int(hops), max(int(left_ms), 0)
+        return session, int(counted[0]), max(int(counted[1]), 0)
 
     async def _acquire(self, lock_key: str, session_key: str, token: str) -> Session | None:
         loop = asyncio.get_running_loop()
