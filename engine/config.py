@@ -31,6 +31,7 @@ class EngineConfig:
     sms_daily_cap: int = 10  # non-security SMS per recipient a day; the rest fold into one summary
     local_utc_offset_s: int = 2 * 3600  # Zambia: CAT, UTC+2, no daylight saving
     starting_credit_ngwee: int = 500  # K5.00 from the promotions account
+    starting_credits_per_day: int = 500  # new users given it a day, platform-wide
     platform_price_ngwee_per_kwh: int = 120  # the spec's K1.20 per kWh
     trade_fee_bps: int = 0  # platform fee on P2P trades, paid by the buyer
     offer_ttl_s: int = 24 * 3600  # how long a buyer has to accept an energy offer

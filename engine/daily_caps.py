@@ -21,6 +21,10 @@ class Cap(enum.StrEnum):
     GIFTS = "gifts"
     OFFERS = "offers"
     LOOKUPS = "lookups"
+    STARTING_CREDITS = "starting_credits"  # platform-wide: new users given the starting credit
+
+
+PLATFORM = "platform"  # the subject of platform-wide counters
 
 
 def subject_of(user_id: int) -> str:
@@ -34,6 +38,11 @@ async def use(counters: CounterWriter, user_id: int, cap: Cap, limit: int, *, no
         raise DailyLimitReached(
             f"daily {cap} limit reached", kind=str(cap), limit=limit, until_us=next_local_midnight_us(now_us, offset_s)
         )
+
+
+async def forget_old(counters: CounterWriter, *, now_us: int, offset_s: int) -> int:
+    """Drop counters older than KEEP_DAYS (nothing reads them); returns how many rows went."""
+    return await counters.forget_daily_before(local_day(now_us, offset_s) - KEEP_DAYS)
 
 
 async def left_today(counters: CounterReader, user_id: int, cap: Cap, limit: int, *, now_us: int, offset_s: int) -> int:

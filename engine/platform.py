@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine import daily_caps
 from engine.accounts import ensure_system_accounts
 from engine.carbon import CarbonService
 from engine.clock import Clock, SystemClock
@@ -36,3 +37,8 @@ class Platform:
 
     async def expire_reservations(self, *, limit: int = 1000) -> int:
         return await self.store.expire_pending_transfers(limit=limit)
+
+    async def forget_old_counters(self) -> int:
+        """Drop daily counters nobody reads any more (kept a week)."""
+        now, offset = self.clock.now_us(), self.config.local_utc_offset_s
+        return await self.store.atomic(lambda tx: daily_caps.forget_old(tx, now_us=now, offset_s=offset))

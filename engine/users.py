@@ -21,7 +21,7 @@ from engine.errors import (
     WrongPin,
 )
 from engine.ledger.model import Ledger, Transfer, TransferCode
-from engine.local_time import local_text
+from engine.local_time import local_day, local_text
 from engine.model import Language, OutboxMessage, User
 from engine.operations import apply_operation
 from engine.phones import require_zambian_mobile
@@ -108,6 +108,10 @@ class UserService:
     ) -> User:
         """Create a user with ZMW and kWh wallets and the configured starting credit.
 
+        The credit comes from a platform-wide daily budget (``starting_credits_per_day``):
+        once it is spent, new users that day start with none, so registering many
+        numbers is no way to collect money.
+
         ``phone`` must already be E.164 (entry points normalise what people type).
         Give ``pin``, or ``pin_hash`` from :meth:`hash_new_pin` when the PIN was
         chosen on an earlier screen (so the PIN itself was never kept).
@@ -124,6 +128,14 @@ class UserService:
             user = await tx.insert_user(phone=phone, name=name, language=lang, pin_hash=pin_hash)
             await tx.create_accounts(user_accounts(user))
             credit = self._config.starting_credit_ngwee
+            if credit > 0 and not await tx.bump_daily(
+                daily_caps.PLATFORM,
+                str(daily_caps.Cap.STARTING_CREDITS),
+                local_day(self._clock.now_us(), self._config.local_utc_offset_s),
+                self._config.starting_credits_per_day,
+            ):
+                # Today's budget of starting credit is spent: a farm of new SIMs gets no money.
+                credit = 0
             if credit > 0:
                 operation = f"starting-credit:{user.id}"
                 transfer = Transfer(

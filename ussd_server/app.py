@@ -61,6 +61,7 @@ async def release_expired(platform: Platform, stop: asyncio.Event, every_s: floa
             released = await platform.expire_reservations()
             if released:
                 log.info("released %d expired reservations", released)
+            await platform.forget_old_counters()
         except Exception:  # the next sweep tries again; a failure here must not stop the server
             log.exception("reservation sweep failed")
         with contextlib.suppress(TimeoutError):

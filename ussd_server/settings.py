@@ -68,6 +68,8 @@ class Settings(BaseModel):
     # Days, and the evening summary, follow Zambian time (CAT, UTC+2, no daylight saving).
     local_utc_offset_hours: int = Field(default=2, ge=-12, le=14)
     starting_credit_ngwee: int = Field(default=500, ge=0)
+    # New users given the starting credit a day, platform-wide (registering many SIMs is no way to collect money).
+    starting_credits_per_day: int = Field(default=500, ge=0, le=1_000_000)
     platform_price_ngwee_per_kwh: int = Field(default=120, gt=0)
     trade_fee_bps: int = Field(default=0, ge=0, le=2000)
     offer_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
@@ -189,6 +191,7 @@ class Settings(BaseModel):
             sms_daily_cap=self.sms_daily_cap,
             local_utc_offset_s=self.local_utc_offset_hours * 3600,
             starting_credit_ngwee=self.starting_credit_ngwee,
+            starting_credits_per_day=self.starting_credits_per_day,
             platform_price_ngwee_per_kwh=self.platform_price_ngwee_per_kwh,
             trade_fee_bps=self.trade_fee_bps,
             offer_ttl_s=self.offer_ttl_hours * 3600,
@@ -221,6 +224,7 @@ class Settings(BaseModel):
             "HOPS_PER_MINUTE": "hops_per_minute",
             "RESET_HOLD_HOURS": "reset_hold_hours",
             "GIFTS_PER_DAY": "gifts_per_day",
+            "STARTING_CREDITS_PER_DAY": "starting_credits_per_day",
             "OFFERS_PER_DAY": "offers_per_day",
             "LOOKUPS_PER_DAY": "lookups_per_day",
             "MAX_OPEN_OFFERS_PER_PAIR": "max_open_offers_per_pair",

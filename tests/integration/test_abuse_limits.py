@@ -98,3 +98,11 @@ async def test_offers_stop_at_the_daily_cap(capped: Platform) -> None:
     with pytest.raises(errors.DailyLimitReached) as refused:
         await capped.offers.offer(seller=a, buyer_phone=c.phone, wh=100, price_ngwee_per_kwh=120)
     assert refused.value.params["kind"] == "offers"
+
+
+async def test_old_daily_counters_are_dropped_after_a_week(capped: Platform, clock: ManualClock) -> None:
+    a, b = await pair(capped)
+    await capped.trading.trade(seller=a, buyer_phone=b.phone, wh=100, price_ngwee_per_kwh=0, operation_id="old")
+    assert await capped.forget_old_counters() == 0, "this week's counters are kept"
+    clock.advance(8 * 24 * 3600)
+    assert await capped.forget_old_counters() >= 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from engine import errors
@@ -10,6 +12,8 @@ from engine.clock import ManualClock
 from engine.model import Language, OutboxStatus
 from engine.pin_state import PIN_PROOF_TTL_S, PinProof
 from engine.platform import Platform
+from engine.ports import Store
+from tests.conftest import TEST_CONFIG
 
 PHONE = "+260977123456"
 
@@ -263,3 +267,18 @@ async def test_unknown_number_lookup(platform: Platform) -> None:
     assert await platform.users.find(PHONE) is None
     with pytest.raises(errors.UserNotFound):
         await platform.users.get(PHONE)
+
+
+async def test_starting_credit_comes_from_a_daily_budget(store: Store, clock: ManualClock) -> None:
+    """Registering many numbers is no way to collect money: past the day's budget, new users get none."""
+    platform = Platform(store, replace(TEST_CONFIG, starting_credits_per_day=2), clock)
+    await platform.bootstrap()
+    phones = ["+260977000011", "+260977000012", "+260977000013"]
+    users = [await platform.users.register(phone=p, name="New Person", language="en", pin="4826") for p in phones]
+    got = [(await platform.wallet.balances(u)).ngwee for u in users]
+    assert got == [500, 500, 0]
+    [welcome] = await platform.store.list_outbox(recipient=phones[2])
+    assert welcome.message.params["credit"] == 0, "the welcome SMS promises nothing it did not give"
+    clock.advance(24 * 3600)
+    fourth = await platform.users.register(phone="+260977000014", name="New Person", language="en", pin="4826")
+    assert (await platform.wallet.balances(fourth)).ngwee == 500
