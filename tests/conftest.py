@@ -22,6 +22,14 @@ DEFAULT_POSTGRES_URL = "postgresql://127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 BACKENDS = ["sqlite", "postgres"]
 # Real scrypt, cheaper cost: PIN checks stay exact while the suite stays fast.
+# The least a production configuration needs (settings refuse to start without it).
+PRODUCTION = {
+    "ENERLECTRA_ENV": "production",
+    "PIN_PEPPER": "p" * 40,
+    "GATEWAY_SECRET": "g" * 40,
+    "SMS_BACKEND": "africastalking",
+    "AT_API_KEY": "at-api-key",
+}
 TEST_CONFIG = EngineConfig(pin_kdf_log2_n=10, pin_pepper=b"test-pepper-0123456789")
 
 

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from engine.model import User
 from engine.platform import Platform
 from engine.wallet import Balances
+from storage import open_store
 from tests.conftest import redis_url
 from tests.e2e.phone import Client, Gateway, Phone, ScreenLog, unique_phone
 from ussd_server.app import create_app
@@ -159,6 +160,15 @@ async def world(database_url: str, screen_log: ScreenLog) -> AsyncIterator[World
     """The app on a fresh seeded database (sqlite and postgres), sessions on the shared Redis."""
     async with running_app({"DATABASE_URL": database_url, "REDIS_URL": redis_url()}, screen_log) as w:
         yield w
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    """A migrated, empty SQLite file (what `make run` starts on the first time), for tests on one backend."""
+    url = f"sqlite:///{tmp_path}/enerlectra.db"
+    store = await open_store(url, migrate=True)
+    await store.close()
+    return url
 
 
 @pytest.fixture(params=LANGUAGES)

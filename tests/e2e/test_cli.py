@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PRODUCTION
+
 ENERLECTRA = Path(sys.executable).parent / "enerlectra"
 
 
@@ -155,15 +157,6 @@ def test_an_invalid_setting_exits_2_naming_the_variable(seeded: Cli) -> None:
     assert result.returncode == 2
     assert "PORT" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-PRODUCTION = {
-    "ENERLECTRA_ENV": "production",
-    "PIN_PEPPER": "p" * 40,
-    "GATEWAY_SECRET": "g" * 40,
-    "SMS_BACKEND": "africastalking",
-    "AT_API_KEY": "at-api-key",
-}
 
 
 def test_demo_seed_is_refused_in_production(tmp_path: Path) -> None:

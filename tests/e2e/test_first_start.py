@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 
-from storage import open_store
+from tests.conftest import PRODUCTION
 from tests.e2e.conftest import BASE_ENV, World, running_app
 from tests.e2e.phone import option, unique_phone
 from ussd_server import demo
 from ussd_server.bootstrap import open_platform
 from ussd_server.settings import Settings
-
-PRODUCTION = {
-    "ENERLECTRA_ENV": "production",
-    "PIN_PEPPER": "p" * 40,
-    "GATEWAY_SECRET": "g" * 40,
-    "SMS_BACKEND": "africastalking",
-    "AT_API_KEY": "at-api-key",
-}
-
-
-@pytest.fixture
-async def empty_sqlite_url(tmp_path: Path) -> str:
-    """What `make run` starts on the first time: migrated, nothing in it."""
-    url = f"sqlite:///{tmp_path}/enerlectra.db"
-    store = await open_store(url, migrate=True)
-    await store.close()
-    return url
 
 
 def first_line(reply: str) -> str:
@@ -47,10 +29,10 @@ async def buy_menu(world: World) -> tuple[str, str]:
 
 
 async def test_a_dev_server_on_an_empty_database_loads_the_demo_data(
-    empty_sqlite_url: str, caplog: pytest.LogCaptureFixture
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="enerlectra")
-    async with running_app({"DATABASE_URL": empty_sqlite_url}, seed=False) as world:
+    async with running_app({"DATABASE_URL": sqlite_url}, seed=False) as world:
         regions, clusters = await buy_menu(world)
         assert first_line(regions) == world.t("en", "buy.region"), regions
         assert first_line(clusters) == world.t("en", "buy.cluster", region="Lusaka"), clusters
@@ -61,20 +43,20 @@ async def test_a_dev_server_on_an_empty_database_loads_the_demo_data(
     assert f"demo PIN {demo.DEMO_PIN}" in said[0]
 
 
-async def test_a_dev_server_never_seeds_a_database_someone_has_used(empty_sqlite_url: str) -> None:
-    env = {**BASE_ENV, "DATABASE_URL": empty_sqlite_url}
+async def test_a_dev_server_never_seeds_a_database_someone_has_used(sqlite_url: str) -> None:
+    env = {**BASE_ENV, "DATABASE_URL": sqlite_url}
     platform = await open_platform(Settings.from_env(env))
     try:
         await platform.users.register(phone=unique_phone(), name="Someone Real", language="en", pin=demo.DEMO_PIN)
     finally:
         await platform.store.close()
-    async with running_app({"DATABASE_URL": empty_sqlite_url}, seed=False) as world:
+    async with running_app({"DATABASE_URL": sqlite_url}, seed=False) as world:
         assert await world.platform.store.count_users() == 1
         assert await world.platform.store.list_clusters() == []
 
 
-async def test_a_production_server_never_seeds(empty_sqlite_url: str) -> None:
-    async with running_app({**PRODUCTION, "DATABASE_URL": empty_sqlite_url}, seed=False) as world:
+async def test_a_production_server_never_seeds(sqlite_url: str) -> None:
+    async with running_app({**PRODUCTION, "DATABASE_URL": sqlite_url}, seed=False) as world:
         assert await world.platform.store.count_users() == 0
         assert await world.platform.store.list_clusters() == []
         async with world.client.get("/dev/sms", params={"phone": "+260977123456"}) as response:

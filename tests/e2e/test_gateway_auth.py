@@ -7,12 +7,9 @@ way a reverse proxy in front of the server would.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from aiohttp import encode_basic_auth
 
-from storage import open_store
 from tests.conftest import redis_url
 from tests.e2e.conftest import running_app
 from tests.e2e.phone import SERVICE_CODE, check_reply, new_session_id, unique_phone
@@ -40,15 +37,6 @@ def form() -> dict[str, str]:
         "networkCode": "64501",
         "text": "",
     }
-
-
-@pytest.fixture
-async def sqlite_url(tmp_path: Path) -> str:
-    """The database does not matter here: one migrated SQLite file."""
-    url = f"sqlite:///{tmp_path}/enerlectra.db"
-    store = await open_store(url, migrate=True)
-    await store.close()
-    return url
 
 
 @pytest.fixture(params=["redis", "memory"])

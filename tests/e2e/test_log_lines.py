@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 
-from storage import open_store
 from tests.e2e.conftest import running_app
 from tests.e2e.phone import SERVICE_CODE, check_reply, unique_phone
 from ussd_server.logfields import log_phone
 
 FORGED = "\n2026-12-01 INFO forged"
-
-
-@pytest.fixture
-async def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path}/enerlectra.db"
-    store = await open_store(url, migrate=True)
-    await store.close()
-    return url
 
 
 def one_line_records(caplog: pytest.LogCaptureFixture, needle: str) -> list[str]:

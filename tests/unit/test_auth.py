@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
+from tests.conftest import PRODUCTION
 from ussd_server.auth import startup_warnings
 from ussd_server.settings import Settings
-
-PRODUCTION = {
-    "ENERLECTRA_ENV": "production",
-    "PIN_PEPPER": "p" * 40,
-    "GATEWAY_SECRET": "g" * 40,
-    "SMS_BACKEND": "africastalking",
-    "AT_API_KEY": "at-api-key",
-}
 
 
 def test_production_without_an_address_allow_list_is_warned_about() -> None:
