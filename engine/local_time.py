@@ -18,9 +18,14 @@ def local_day(now_us: int, offset_s: int) -> int:
     return (now_us // MICROS_PER_SECOND + offset_s) // SECONDS_PER_DAY
 
 
+def local_day_start_us(now_us: int, offset_s: int) -> int:
+    """The instant (UTC microseconds) the local day holding ``now_us`` began."""
+    return (local_day(now_us, offset_s) * SECONDS_PER_DAY - offset_s) * MICROS_PER_SECOND
+
+
 def next_local_midnight_us(now_us: int, offset_s: int) -> int:
     """When the local day after ``now_us`` begins."""
-    return ((local_day(now_us, offset_s) + 1) * SECONDS_PER_DAY - offset_s) * MICROS_PER_SECOND
+    return local_day_start_us(now_us, offset_s) + SECONDS_PER_DAY * MICROS_PER_SECOND
 
 
 def local_text(at_us: int, offset_s: int, form: str = "%d/%m %H:%M") -> str:

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 
 from engine.clock import MICROS_PER_SECOND
 from engine.config import EngineConfig
-from engine.local_time import SECONDS_PER_DAY, local_day
+from engine.local_time import SECONDS_PER_DAY, local_day, local_day_start_us
 from engine.model import OutboxMessage, User
 from engine.ports import OutboxWriter
 
@@ -83,11 +83,6 @@ def scrubbed(message: OutboxMessage) -> dict[str, str | int] | None:
 def is_security(template: str) -> bool:
     """Security messages are never capped or folded."""
     return template in SECURITY_TEMPLATES
-
-
-def local_day_start_us(now_us: int, utc_offset_s: int) -> int:
-    """The instant (microseconds since the epoch) the local day holding ``now_us`` began."""
-    return (local_day(now_us, utc_offset_s) * SECONDS_PER_DAY - utc_offset_s) * MICROS_PER_SECOND
 
 
 def summary_due_us(now_us: int, utc_offset_s: int) -> int:
