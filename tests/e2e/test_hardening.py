@@ -109,6 +109,8 @@ async def test_a_used_up_gift_cap_is_said_before_anything_is_typed(limited: Worl
     phone = await dial_home(limited, giver)
     reply = await choose(limited, phone, "en", "home.send")
     assert reply == "CON " + limited.t("en", "cap.gifts", limit=1) + "\n" + limited.t("en", "nav.back_home")
+    wrong = await phone.send("5")  # a wrong key re-shows the same words, not an empty cap
+    assert lines(wrong)[:2] == [limited.t("en", "err.invalid_choice"), limited.t("en", "cap.gifts", limit=1)], wrong
     assert (await phone.send("0")).startswith("CON " + limited.t("en", "home.title", first_name="Chola"))
 
 

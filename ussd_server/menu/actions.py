@@ -172,13 +172,17 @@ async def transfers_capped(hop: Hop) -> bool:
     left = await daily_caps.left_today(hop.platform.store, user.id, cap, limit, now_us=now, offset_s=offset)
     if left > 0:
         return False
-    until = next_local_midnight_us(now, offset)
-    hop.shown.update(_cap_values(str(cap), limit, until, offset))
+    hop.session.values[CAPPED] = str(cap)  # the capped screen words itself from it (see cap_status)
     return True
 
 
-def _cap_values(kind: str, limit: int, until_us: int, offset_s: int) -> dict[str, object]:
-    return {f"cap_{kind}": 1, "limit": limit, "until": local_text(until_us, offset_s)}
+# Session value: which daily cap stopped the journey (daily_caps.Cap), for the capped screen.
+CAPPED = "capped"
+_CAP_LIMITS = {
+    daily_caps.Cap.GIFTS: "gifts_per_day",
+    daily_caps.Cap.OFFERS: "offers_per_day",
+    daily_caps.Cap.LOOKUPS: "lookups_per_day",
+}
 
 
 # --- resume ----------------------------------------------------------------------
@@ -393,8 +397,7 @@ async def market_price(hop: Hop) -> Outcome:
 
 
 def _limited(exc: DailyLimitReached, hop: Hop) -> Outcome:
-    values = _cap_values(str(exc.params["kind"]), int(exc.params["limit"]), int(exc.params["until_us"]), _offset(hop))
-    return Outcome(route=exc.code, values=values, keep=False)
+    return Outcome(route=exc.code, values={CAPPED: str(exc.params["kind"])})
 
 
 def _offset(hop: Hop) -> int:
@@ -623,5 +626,8 @@ async def hold_status(hop: Hop) -> Outcome:
 
 @registry.action("cap_status")
 async def cap_status(hop: Hop) -> Outcome:
-    """Values come with the route that led here (see _limited and transfers_capped)."""
-    return Outcome(keep=False)
+    """The cap that stopped the journey, worded from the settings, each time the screen is shown."""
+    cap = daily_caps.Cap(str(hop.session.values.get(CAPPED, daily_caps.Cap.GIFTS)))
+    limit = getattr(hop.platform.config, _CAP_LIMITS.get(cap, "gifts_per_day"))
+    until = next_local_midnight_us(hop.platform.clock.now_us(), _offset(hop))
+    return Outcome(values={f"cap_{cap}": 1, "limit": limit, "until": local_text(until, _offset(hop))}, keep=False)
