@@ -14,7 +14,7 @@ UV_VERSION  := 0.13.9
 UV_COMPILE   = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
                --custom-compile-command 'make lock' --quiet $(LOCK_FLAGS)
 
-.PHONY: install install-dev install-sim lock run sim test lint typecheck check services bench bench-ledger clean
+.PHONY: install install-dev install-sim lock run sim test test-fast lint typecheck check services bench bench-ledger openapi clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
@@ -66,14 +66,24 @@ services: install-dev
 test: install-dev services
 	$(BIN)/pytest
 
+# Unit tests and the integration tests on SQLite: no PostgreSQL, no Redis, no server processes (tests
+# that need them carry the postgres/redis markers; e2e and drills are left out by path). Under a minute.
+test-fast: install-dev
+	$(BIN)/pytest tests/unit tests/integration -m "not postgres and not redis"
+
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports  # the layer contracts in pyproject.toml
 
 typecheck: install-dev
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# Regenerate the committed OpenAPI document from the code (a test fails while it is stale).
+openapi: install-dev
+	$(BIN)/python -m ussd_server.api.openapi docs/openapi.json
 
 bench: install-dev services
 	$(BIN)/python -m bench.hops

@@ -3,6 +3,10 @@
 ``python -m bench.baselines bare --port P``: an aiohttp handler that answers
 ``CON hello`` without reading the form: the floor of HTTP on this machine.
 
+``python -m bench.baselines json --port P``: ``GET /api/v1/wallet`` answered
+with a small JSON body shaped like the API's (``web.json_response``), without
+reading the request: the floor of a JSON API on this machine.
+
 ``python -m bench.baselines redis --port P --redis-url URL``: the form is
 read, the session named by ``sessionId`` is fetched from Redis (msgpack,
 ~300 bytes, a real session's wire form), its hop count bumped, and it is
@@ -55,6 +59,21 @@ async def bare(_request: web.Request) -> web.Response:
     return web.Response(text="CON hello", content_type="text/plain")
 
 
+# What GET /api/v1/wallet answers for a bench user (the same fields and about the same size).
+WALLET = {
+    "success": True,
+    "data": {
+        "money": {"ngwee": 9_999_640, "currency": "ZMW"},
+        "energy_wh": 999_800,
+        "reserved": {"money": {"ngwee": 0, "currency": "ZMW"}, "energy_wh": 0},
+    },
+}
+
+
+async def json_wallet(_request: web.Request) -> web.Response:
+    return web.json_response(WALLET)
+
+
 async def with_redis(request: web.Request) -> web.Response:
     form = await request.post()
     session_id = form.get("sessionId")
@@ -74,6 +93,9 @@ def build(kind: str, redis_url: str | None) -> web.Application:
     if kind == "bare":
         app.router.add_post("/ussd", bare)
         return app
+    if kind == "json":
+        app.router.add_get("/api/v1/wallet", json_wallet)
+        return app
     if not redis_url:
         raise SystemExit("the redis baseline needs --redis-url")
 
@@ -90,7 +112,7 @@ def build(kind: str, redis_url: str | None) -> web.Application:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.baselines")
-    parser.add_argument("kind", choices=("bare", "redis"))
+    parser.add_argument("kind", choices=("bare", "json", "redis"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redis-url")
     args = parser.parse_args(argv)

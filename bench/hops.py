@@ -45,21 +45,25 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import asyncpg
 import redis
 
-from bench import population, procs
-from bench.journeys import LIGHT_MIX, MIX, NOPIN_MIX, BaselineSource, MixSource, pin_share, send
-from bench.loadgen import JourneySource, run_phase
+from bench import apiload, population, procs
+from bench.apiload import GiftSource, RequestSource, WalletSource, run_api_phase
+from bench.journeys import GIFT_MIX, LIGHT_MIX, MIX, NOPIN_MIX, WH, BaselineSource, MixSource, pin_share, send
+from bench.loadgen import JourneySource, PhaseResult, run_phase
 from bench.procs import BenchError
 from bench.report import Report, Sample, Summary, rename_rate, render, round_p99_ratio, round_ratio, targets
+from simulator.protocol import Endpoints, GatewayClient, new_session_id
+from tests.support.processes import REPO
+from tests.support.redis import ThrowawayRedis
 from ussd_server.sessions import keys as session_keys
 
 RESULTS_PATH = Path(__file__).parent / "results" / "latest.json"
@@ -71,6 +75,9 @@ DEFAULT_ROUNDS = 3
 DEFAULT_WARMUP_S = 1.0
 CONCURRENCY = (50, 200)  # the first is the reference load (baselines, ratios, no-PIN and paced phases)
 HOP_USERS = 5_000  # all funded: 100 numbers per virtual phone at 50 phones, 25 at 200
+# Funded users of the REST API phases (numbers after the USSD phones'), signed in once (a PIN check each).
+API_USERS = 100
+GIFT_CONCURRENCY = 10  # gifts are PIN-bound (one KDF core): a few clients keep its queue full
 # Paced phases: phones pause this long on average before each hop, as people
 # reading a screen do (real ones take seconds): latency at a moderate load
 # rather than at the saturation that phones without pauses cause.
@@ -84,7 +91,13 @@ LEDGER_ROUNDS = 3
 LEDGER_TIMEOUT_S = 300.0
 # Redis databases of the throwaway redis-server: one per server, so no server
 # sees another's resume pointers for the same phone numbers.
-REDIS_DB = {"sqlite": 1, "postgres": 2, "postgres2": 3, "scale": 4}
+REDIS_DB = {"sqlite": 1, "postgres": 2, "postgres2": 3, "scale": 4, "sqlite_asyncio": 8, "sqlite_python_parser": 9}
+# A/B in the same rounds: the SQLite server as it runs, and the same code and database without uvloop
+# (EVENT_LOOP=asyncio) or without hiredis (REDIS_PARSER=python), on the no-PIN mix.
+AB_VARIANTS = {
+    "sqlite_asyncio": {"EVENT_LOOP": "asyncio"},
+    "sqlite_python_parser": {"REDIS_PARSER": "python"},
+}
 
 
 def ramp_for(phones: int, think_s: float) -> float:
@@ -121,12 +134,27 @@ class Options:
 class Phase:
     key: str  # e.g. hop.sqlite.c50
     url: str
-    source: JourneySource
+    source: JourneySource | RequestSource
     concurrency: int
     server_pid: int
     database_url: str | None = None  # PostgreSQL: its backends' CPU is counted too
     think_s: float = 0.0
     ramp_s: float = 0.0  # run before the measured window, to reach the steady state
+    api: bool = False  # REST API requests (bench.apiload) rather than USSD journeys (bench.loadgen)
+
+    async def run(
+        self, seconds: float, *, ramp: bool = True, on_window: Callable[[bool], None] | None = None
+    ) -> PhaseResult:
+        ramp_s = self.ramp_s if ramp else 0.0
+        if self.api:
+            return await run_api_phase(
+                self.url, cast(RequestSource, self.source), concurrency=self.concurrency, seconds=seconds,
+                label=self.key, ramp_s=ramp_s, on_window=on_window,
+            )  # fmt: skip
+        return await run_phase(
+            self.url, cast(JourneySource, self.source), concurrency=self.concurrency, seconds=seconds,
+            label=self.key, think_s=self.think_s, ramp_s=ramp_s, on_window=on_window,
+        )  # fmt: skip
 
 
 async def postgres_backends(url: str) -> set[int]:
@@ -155,11 +183,12 @@ class Counters:
 
 
 class Bench:
-    def __init__(self, opts: Options, work: Path, redis_port: int, redis_pid: int) -> None:
+    def __init__(self, opts: Options, work: Path, redis: ThrowawayRedis) -> None:
         self.opts = opts
         self.work = work
-        self.redis_port = redis_port
-        self.redis_pid = redis_pid
+        self.redis_port = redis.port
+        self.redis_pid = redis.pid
+        self._redis = redis
         self.report = Report()
         self.pin_hash = population.bench_pin_hash(PEPPER)
 
@@ -172,7 +201,7 @@ class Bench:
         progress(f"[{section}] done in {took:.0f} s")
 
     def redis_url(self, db: int) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/{db}"
+        return self._redis.database_url(db)
 
     # --- measuring --------------------------------------------------------------------
 
@@ -180,15 +209,8 @@ class Bench:
         # The pool's connections were opened in the warm-up and stay: the same backends before and after.
         backends = await postgres_backends(phase.database_url) if phase.database_url else set()
         snaps: list[Counters] = []
-        result = await run_phase(
-            phase.url,
-            phase.source,
-            concurrency=phase.concurrency,
-            seconds=seconds,
-            label=phase.key,
-            think_s=phase.think_s,
-            ramp_s=phase.ramp_s if ramp else 0.0,
-            on_window=lambda _opened: snaps.append(self.counters(phase.server_pid, backends)),
+        result = await phase.run(
+            seconds, ramp=ramp, on_window=lambda _opened: snaps.append(self.counters(phase.server_pid, backends))
         )
         if len(snaps) != 2:
             raise BenchError(f"{phase.key}: the measured window never closed")
@@ -257,22 +279,22 @@ class Bench:
         for key, taken in samples.items():
             summary = Summary.of(key, taken)
             self.report.summaries[key] = summary
-            self.report.keys |= rename_rate(summary.keys(), "baseline.")
+            self.report.keys |= rename_rate(summary.keys(), ("baseline.", "api_"))
             out.append(summary)
         return out
 
     # --- databases ----------------------------------------------------------------------
 
     async def prepare(self, url: str, users: int, funded: int) -> population.Population:
-        procs.cli(url, PEPPER, "db", "migrate")
-        procs.cli(url, PEPPER, "demo", "seed")
+        await procs.cli(url, PEPPER, "db", "migrate")
+        await procs.cli(url, PEPPER, "demo", "seed")
         made = await population.populate(url, users=users, funded=funded, pin_hash=self.pin_hash)
         progress(f"  {users:,} users ({funded:,} funded) in {made.seconds:.1f} s: {url.split('?')[0]}")
         return made
 
-    def verify(self, url: str, label: str) -> int:
+    async def verify(self, url: str, label: str) -> int:
         started = time.perf_counter()
-        output = procs.cli(url, PEPPER, "ledger", "verify")
+        output = await procs.cli(url, PEPPER, "ledger", "verify")
         found = re.search(r"ledger OK: (\d+) entries", output)
         if not found:
             raise BenchError(f"{label}: ledger verify said: {output}")
@@ -294,13 +316,14 @@ class Bench:
             progress("[hops] preparing SQLite and PostgreSQL")
             urls = {b: await stack.enter_async_context(self.database("hops", b)) for b in ("sqlite", "postgres")}
             for url in urls.values():
-                await self.prepare(url, HOP_USERS, HOP_USERS)
+                await self.prepare(url, HOP_USERS + API_USERS, HOP_USERS + API_USERS)
             async with contextlib.AsyncExitStack() as servers:
                 progress("[hops] starting servers and baselines")
                 phases = await self.hop_phases(servers, urls)
                 samples = await self.alternate(phases, "hops")
                 self.summarise(samples)
                 self.ratios(samples)
+                self.api_and_ab_ratios(samples)
                 sqlite = next(p for p in phases if p.key.startswith("hop.sqlite."))
                 await self.session_size(sqlite.url, REDIS_DB["sqlite"])
                 if self.opts.profile:
@@ -310,18 +333,18 @@ class Bench:
                         phase = next(p for p in phases if p.key == key)
                         self.report.notes.append(await profile_server(phase, self.opts.seconds * 2, self.work))
             for backend, url in urls.items():
-                self.report.keys[f"hop.{backend}.ledger_verified_transfers"] = self.verify(url, f"hops {backend}")
+                self.report.keys[f"hop.{backend}.ledger_verified_transfers"] = await self.verify(url, f"hops {backend}")
 
     async def hop_phases(self, servers: contextlib.AsyncExitStack, urls: dict[str, str]) -> list[Phase]:
         """Start the baselines and our three servers; every phase of the hops section."""
         start = servers.enter_async_context
         baselines = {
             kind: await start(procs.baseline(kind, self.work, redis_url=self.redis_url(0)))
-            for kind in ("bare", "redis")
+            for kind in ("bare", "redis", "json")
         }
         ours = {}
-        for name in ("sqlite", "postgres", "postgres2"):
-            database_url = urls["sqlite" if name == "sqlite" else "postgres"]
+        for name in ("sqlite", "postgres", "postgres2", *AB_VARIANTS):
+            database_url = urls["postgres" if name.startswith("postgres") else "sqlite"]
             ours[name] = await start(
                 procs.server(
                     f"serve-{name}",
@@ -330,9 +353,14 @@ class Bench:
                     redis_url=self.redis_url(REDIS_DB[name]),
                     pepper=PEPPER,
                     workers=2 if name == "postgres2" else 1,
+                    env=AB_VARIANTS.get(name),
                 )
             )
         phones = population.Population(HOP_USERS, HOP_USERS, 0, 0).phones()
+        api_phones = [population.phone(HOP_USERS + i) for i in range(API_USERS)]
+        progress(f"[hops] signing {API_USERS} users in to the API (a PIN check each)")
+        sqlite_origin = ours["sqlite"][1].removesuffix("/ussd")
+        tokens = await apiload.sign_in(sqlite_origin, api_phones, population.BENCH_PIN)
 
         def mix(weights: dict[str, int], c: int) -> MixSource:
             return MixSource(population.phone, HOP_USERS, weights, concurrency=c, counterparts=phones)
@@ -346,13 +374,26 @@ class Bench:
         c = self.opts.concurrency[0]
         # Baselines at the reference load only: they do not degrade with more phones (measured: the
         # same req/s at 200), and the time is better spent on our phases.
-        for kind, (proc, url) in baselines.items():
+        for kind in ("bare", "redis"):
+            proc, url = baselines[kind]
             phases.append(Phase(f"baseline.{kind}.c{c}", url, BaselineSource(mix(MIX, c)), c, proc.pid))
         for n in self.opts.concurrency:
             phases += [ours_phase(f"hop.{b}", b, MIX, n) for b in ("sqlite", "postgres")]
         phases += [ours_phase(f"hop_nopin.{b}", b, NOPIN_MIX, c) for b in ("sqlite", "postgres")]
         phases.append(ours_phase("procs.2", "postgres2", NOPIN_MIX, c))
         phases += [ours_phase(f"hop_paced.{b}", b, MIX, c, THINK_S) for b in ("sqlite", "postgres")]
+        phases += [ours_phase(f"ab_{name.removeprefix('sqlite_')}.sqlite", name, NOPIN_MIX, c) for name in AB_VARIANTS]
+        # The REST API on the SQLite server: a signed-in user's balances next to a bare JSON handler,
+        # and a gift (PIN + Idempotency-Key) next to the same gift made on USSD.
+        wallet = WalletSource(tokens[:c])
+        json_proc, json_url = baselines["json"]
+        phases.append(Phase(f"baseline.json.c{c}", json_url, wallet, c, json_proc.pid, api=True))
+        (sqlite_proc, sqlite_url), g = ours["sqlite"], GIFT_CONCURRENCY
+        phases.append(Phase(f"api_wallet.sqlite.c{c}", sqlite_url, wallet, c, sqlite_proc.pid, api=True))
+        gifts = GiftSource(list(zip(api_phones, tokens, strict=True)), population.BENCH_PIN, WH, g)
+        ramp = ramp_for(c, 0.0) * self.opts.ramp_scale
+        phases.append(Phase(f"api_gift.sqlite.c{g}", sqlite_url, gifts, g, sqlite_proc.pid, ramp_s=ramp, api=True))
+        phases.append(Phase(f"gift.sqlite.c{g}", sqlite_url, mix(GIFT_MIX, g), g, sqlite_proc.pid, ramp_s=ramp))
         return phases
 
     def ratios(self, samples: dict[str, list[Sample]]) -> None:
@@ -383,15 +424,50 @@ class Bench:
         keys["scale.procs.host_ceiling_hops_per_s"] = round(ceiling, 1)
         keys["scale.procs.host_ceiling_vs_1_ratio"] = round(ceiling / one.hops_per_s, 4)
 
+    def api_and_ab_ratios(self, samples: dict[str, list[Sample]]) -> None:
+        """The REST API against its baseline and the USSD gift; uvloop and hiredis against their absence."""
+        keys, c, g = self.report.keys, self.opts.concurrency[0], GIFT_CONCURRENCY
+        keys[f"ratio.sqlite.c{c}.api_wallet_vs_json_baseline"] = round(
+            round_ratio(samples, f"api_wallet.sqlite.c{c}", f"baseline.json.c{c}"), 4
+        )
+        # A gift is one request on the API, a journey of five hops (one with the PIN) on USSD.
+        per_gift: dict[str, list[tuple[float, float]]] = {}
+        for key, gifts_of in ((f"api_gift.sqlite.c{g}", _requests), (f"gift.sqlite.c{g}", _pin_hops)):
+            rounds = [
+                (gifts_of(s.result) / s.result.window_s, s.server_cpu_s / max(gifts_of(s.result), 1))
+                for s in samples[key]
+            ]
+            per_gift[key] = rounds
+            keys[f"{key}.gifts_per_s"] = round(statistics.median(r[0] for r in rounds), 2)
+            keys[f"{key}.server_cpu_ms_per_gift"] = round(statistics.median(r[1] for r in rounds) * 1000, 2)
+        api, ussd = per_gift[f"api_gift.sqlite.c{g}"], per_gift[f"gift.sqlite.c{g}"]
+        keys["ratio.sqlite.api_gift_vs_ussd_gift"] = round(
+            statistics.median(a[0] / max(u[0], 1e-9) for a, u in zip(api, ussd, strict=True)), 4
+        )
+        keys["ratio.sqlite.api_gift_vs_ussd_gift_server_cpu"] = round(
+            statistics.median(a[1] / max(u[1], 1e-12) for a, u in zip(api, ussd, strict=True)), 4
+        )
+        # hops/s of the server as it runs over the same server without one of them: > 1 is what it brings.
+        for name, what in (("asyncio", "uvloop_vs_asyncio"), ("python_parser", "hiredis_vs_python_parser")):
+            variant, reference = f"ab_{name}.sqlite.c{c}", f"hop_nopin.sqlite.c{c}"
+            keys[f"ab.sqlite.c{c}.{what}"] = round(round_ratio(samples, reference, variant), 4)
+            keys[f"ab.sqlite.c{c}.{what}_server_cpu"] = round(
+                statistics.median(
+                    (r.server_cpu_s / max(r.result.hops, 1)) / (v.server_cpu_s / max(v.result.hops, 1))
+                    for r, v in zip(samples[reference], samples[variant], strict=True)
+                ),
+                4,
+            )
+
     async def session_size(self, url: str, db: int) -> None:
         """Walk one sale up to its PIN screen (the fullest screen of a usual journey) and read the session."""
-        session_id = "ATUid_" + os.urandom(16).hex()  # the shape of an Africa's Talking id
+        session_id = new_session_id()
         phone = population.phone(0)
         async with aiohttp.ClientSession() as http:
+            gateway = GatewayClient(http, Endpoints.from_url(url))
             for step in send(population.phone(1), gift=False)[:-1]:  # up to the PIN screen
                 form = {"sessionId": session_id, "serviceCode": "*384*2025#", "phoneNumber": phone, "text": step.text}
-                async with http.post(url, data=form) as response:
-                    reply = await response.text()
+                reply = (await gateway.post(gateway.endpoints.ussd, form)).body
                 if not reply.startswith(step.expect):
                     raise BenchError(f"session size: {step.text!r} expected {step.expect!r}, got {reply!r}")
         client = redis.Redis(host="127.0.0.1", port=self.redis_port, db=db)
@@ -452,7 +528,7 @@ class Bench:
             # Dial + balance only reads, so one database shows nothing wrote; verifying
             # the larger ones would only replay their millions of untouched accounts (~40 s).
             smallest = min(urls)
-            self.report.keys[f"scale.users_{_short(smallest)}.ledger_verified_transfers"] = self.verify(
+            self.report.keys[f"scale.users_{_short(smallest)}.ledger_verified_transfers"] = await self.verify(
                 urls[smallest], f"users {smallest}"
             )
         keys, small, large = self.report.keys, _short(min(urls)), _short(max(urls))
@@ -483,7 +559,7 @@ class Bench:
         progress(f"[ledger] python -m bench.ledger --seconds {LEDGER_SECONDS:g} --rounds {LEDGER_ROUNDS}")
         argv = [sys.executable, "-m", "bench.ledger", "--seconds", str(LEDGER_SECONDS), "--rounds", str(LEDGER_ROUNDS)]
         try:
-            done = subprocess.run(argv, cwd=procs.REPO, timeout=LEDGER_TIMEOUT_S, capture_output=True, text=True)
+            done = subprocess.run(argv, cwd=REPO, timeout=LEDGER_TIMEOUT_S, capture_output=True, text=True)
         except subprocess.TimeoutExpired as exc:
             raise BenchError(f"the ledger benchmark took over {LEDGER_TIMEOUT_S:.0f} s") from exc
         if done.returncode != 0:
@@ -491,6 +567,14 @@ class Bench:
         self.report.lines += ["", *done.stdout.split("\nwrote ")[0].rstrip().splitlines()]
         ledger = json.loads(LEDGER_RESULTS_PATH.read_text())
         self.report.keys |= {k: v for k, v in ledger.items() if k.startswith("ledger.")}
+
+
+def _requests(result: PhaseResult) -> int:
+    return result.hops
+
+
+def _pin_hops(result: PhaseResult) -> int:
+    return len(result.pin_latencies_ms)
 
 
 def _short(n: int) -> str:
@@ -532,8 +616,8 @@ async def run(opts: Options) -> Report:
     with tempfile.TemporaryDirectory(prefix="enerlectra-hops-") as directory:
         work = Path(directory)
         try:
-            async with procs.redis_server(work) as (redis_proc, port):
-                bench = Bench(opts, work, port, redis_proc.pid)
+            async with procs.redis_server(work) as redis_server:
+                bench = Bench(opts, work, redis_server)
                 async with bench.timed("hops"):
                     await bench.hops()
                 if opts.scale_users:

@@ -27,6 +27,8 @@ MIX = {"dial": 20, "balance": 30, "statement": 20, "buy": 15, "send": 15}
 NOPIN_MIX = {k: v for k, v in MIX.items() if k in ("dial", "balance", "statement")}
 # For scaling with users: a dial and a balance read the user and both wallets, which is what grows with them.
 LIGHT_MIX = {"dial": 50, "balance": 50}
+# Gifts only: what one gift costs on USSD (five hops, one PIN check), beside the same gift on the REST API.
+GIFT_MIX = {"gift": 100}
 
 # The region list follows the default REGION_ORDER (the demo's regions are all in it) and each
 # region's cluster list is sorted by name; the first cluster of a region is always on the first page.
@@ -107,8 +109,8 @@ def send(counterpart: str, *, gift: bool) -> list[Step]:
 def _example(kind: str) -> list[Step]:
     if kind == "buy":
         return buy(0)
-    if kind == "send":
-        return send("+260950000001", gift=False)
+    if kind in ("send", "gift"):
+        return send("+260950000001", gift=kind == "gift")
     return {"dial": dial, "balance": balance, "statement": statement}[kind]()
 
 
@@ -151,7 +153,7 @@ class MixSource:
     ) -> None:
         if population < concurrency:
             raise ValueError(f"{population} phones cannot keep {concurrency} virtual phones apart")
-        if ("send" in mix) and len(counterparts) < 2:
+        if ("send" in mix or "gift" in mix) and len(counterparts) < 2:
             raise ValueError("send journeys need at least two funded counterparts")
         self._phone = phones
         self._population = population
@@ -189,6 +191,11 @@ class MixSource:
                 other = rng.choice(self._counterparts)
             kind = "gift" if rng.random() < 0.5 else "offer"
             steps = send(other, gift=kind == "gift")
+        elif kind == "gift":
+            other = rng.choice(self._counterparts)
+            while other == phone:
+                other = rng.choice(self._counterparts)
+            steps = send(other, gift=True)
         else:
             raise ValueError(f"unknown journey {kind!r}")
         return Journey(kind, phone, tuple(steps))

@@ -6,7 +6,7 @@ Run with ``make bench-ledger`` or ``python -m bench.ledger [--seconds S]
 For each backend it measures, in one run so that ratios survive a noisy
 shared machine:
 
-* ours, single: one ``store.create_transfers([t])`` per transfer, sequential,
+* ours, single: one ``store.ledger.create_transfers([t])`` per transfer, sequential,
   between random user wallets (small amounts, so every transfer succeeds);
 * ours, batch50: 50 independent transfers per ``create_transfers`` call;
 * raw, single / batch50: the floor for the same durability - INSERTs of rows
@@ -58,12 +58,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlparse, urlunparse
 
 import asyncpg
 
-from engine.accounts import WALLET_FLAGS
-from engine.clock import SystemClock
+from engine.identity.model import user_account_id
+from engine.kernel.clock import SystemClock
+from engine.kernel.references import reference_for
+from engine.ledger.accounts import WALLET_FLAGS
 from engine.ledger.model import (
     Account,
     AccountKind,
@@ -74,16 +75,16 @@ from engine.ledger.model import (
     TransferCode,
     TransferRecord,
 )
+from engine.ledger.operations import new_operation_id
 from engine.ledger.verify import verify_ledger
-from engine.model import user_account_id
-from engine.operations import new_operation_id
-from engine.ports import Store
-from engine.references import reference_for
+from engine.uow import Database as Store
 from storage import DEFAULT_MAX_BATCH, open_store
-from storage.rows import TRANSFER_COLUMNS, transfer_values
 from storage.sqlite import sqlite_path
+from storage.tables import TRANSFERS
+from tests.support.postgres import throwaway_database
 
-DEFAULT_POSTGRES_URL = "postgresql://127.0.0.1:5432/test"
+TRANSFER_COLUMNS = ", ".join(TRANSFERS.names)
+
 RESULTS_PATH = Path(__file__).parent / "results" / "ledger-latest.json"
 
 WALLETS = 100
@@ -107,7 +108,7 @@ MAX_WARMUP_S = 1.0
 PROFILE_TOP = 20
 
 RAW_TABLE = "raw_transfers"
-_RAW_COLUMN_COUNT = len(TRANSFER_COLUMNS.split(","))
+_RAW_COLUMN_COUNT = len(TRANSFERS.names)
 
 
 class BenchmarkError(RuntimeError):
@@ -143,7 +144,7 @@ class Workload:
 class RawRows:
     """Rows of exactly the shape our store writes for the same transfers.
 
-    Built through :func:`storage.rows.transfer_values`, so ids, references and
+    Built through :meth:`storage.tables.TRANSFERS.values`, so ids, references and
     timestamps have the same lengths; a random 64-hex string stands in for the
     chain hash.
     """
@@ -176,7 +177,7 @@ class RawRows:
                 request_amount=t.amount,
                 request_ledger=Ledger.ZMW,
             )
-            rows.append(transfer_values(record))
+            rows.append(TRANSFERS.values(record))
         return rows
 
 
@@ -196,7 +197,7 @@ class OursTarget:
         self.acknowledged = 0  # transfers the store answered OK; verify must find exactly these
 
     async def write(self, n: int) -> None:
-        results = await self.store.create_transfers(self._workload.transfers(n))
+        results = await self.store.ledger.create_transfers(self._workload.transfers(n))
         refused = [r for r in results if r is not CreateTransferResult.OK]
         if refused:
             # Every transfer is designed to succeed: a refusal means a bug, not load.
@@ -265,7 +266,7 @@ class RawPostgresTarget:
             RAW_TABLE,
         )
         types = {r["column_name"]: r["data_type"] for r in found}
-        return cls(conn, rows, [types[c.strip()] for c in TRANSFER_COLUMNS.split(",")])
+        return cls(conn, rows, [types[c] for c in TRANSFERS.names])
 
     async def write(self, n: int) -> None:
         rows = self._rows.take(n)
@@ -323,37 +324,11 @@ async def create_postgres_raw_table(url: str) -> None:
 # --- databases -------------------------------------------------------------------
 
 
-def postgres_admin_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    return url if url.startswith(("postgresql:", "postgres:")) else DEFAULT_POSTGRES_URL
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
-
-
-async def admin_execute(admin_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(admin_url, timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @contextlib.asynccontextmanager
 async def postgres_databases() -> AsyncIterator[tuple[str, str]]:
     """Two throwaway databases (ledger, raw), dropped at the end whatever happens."""
-    admin_url = postgres_admin_url()
-    base = f"enerlectra_bench_{secrets.token_hex(4)}"
-    created: list[str] = []
-    try:
-        for name in (base, f"{base}_raw"):
-            await admin_execute(admin_url, f'CREATE DATABASE "{name}"')
-            created.append(name)
-        yield with_database(admin_url, base), with_database(admin_url, f"{base}_raw")
-    finally:
-        for name in created:
-            await admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with throwaway_database("bench") as ledger_url, throwaway_database("bench_raw") as raw_url:
+        yield ledger_url, raw_url
 
 
 @contextlib.asynccontextmanager
@@ -371,13 +346,13 @@ async def open_ledger(url: str) -> Store:
         Account(w, Ledger.ZMW, AccountKind.USER_WALLET, owner=f"user:{i}", flags=WALLET_FLAGS)
         for i, w in enumerate(WALLET_IDS, start=1)
     ]
-    if any(r is not CreateAccountResult.OK for r in await store.create_accounts(accounts)):
+    if any(r is not CreateAccountResult.OK for r in await store.ledger.create_accounts(accounts)):
         raise BenchmarkError("could not create the benchmark accounts")
     funding = [
         Transfer(f"bench-fund:{w}", SOURCE_ACCOUNT, w, FUNDING_NGWEE, Ledger.ZMW, TransferCode.DEPOSIT)
         for w in WALLET_IDS
     ]
-    if any(r is not CreateTransferResult.OK for r in await store.create_transfers(funding)):
+    if any(r is not CreateTransferResult.OK for r in await store.ledger.create_transfers(funding)):
         raise BenchmarkError("could not fund the benchmark wallets")
     return store
 
@@ -678,7 +653,7 @@ async def bench_targets(
 async def verify(store: Store, *, expected_entries: int, label: str) -> int:
     """A benchmark that corrupts the ledger is worthless: check chain, balances and count."""
     progress(f"[{label}] verifying the ledger")
-    report = await verify_ledger(store)
+    report = await verify_ledger(store.ledger)
     if not report.ok:
         raise BenchmarkError(f"{label}: ledger verification failed:\n  " + "\n  ".join(report.problems))
     if report.entries != expected_entries:

@@ -1,6 +1,7 @@
 """A small closed-loop load generator: N virtual phones, each running journeys back to back.
 
-One aiohttp ClientSession with a connection limit above the number of
+One gateway client (the simulator's ``GatewayClient``, as the tests use)
+on one aiohttp ClientSession with a connection limit above the number of
 phones, so no phone ever waits for a connection and every phone keeps one
 keep-alive connection, like a gateway's pool would. Every phone sends one
 hop, waits for the reply, checks it and sends the next, so concurrency is
@@ -25,8 +26,6 @@ import contextlib
 import math
 import random
 import time
-import urllib.parse
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,12 +33,13 @@ from typing import Protocol
 
 import aiohttp
 
+from simulator.protocol import Endpoints, GatewayClient, Timeouts, new_session_id
+
 SERVICE_CODE = "*384*2025#"
 NETWORK_CODE = "64502"  # Airtel Zambia (MCC 645, MNC 02)
 REQUEST_TIMEOUT_S = 15.0  # Africa's Talking gives an app about 10-15 s per hop
 DRAIN_LIMIT_S = 30.0  # after the deadline, in-flight journeys get this long to finish
 MAX_HOPS_PER_PHASE = 5_000_000  # a count bound besides the time bound
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 ERROR_SAMPLES = 5
 
 
@@ -124,11 +124,8 @@ def classify(status: int, body: str, expect: str) -> str | None:
 
 
 class _Phase:
-    def __init__(
-        self, url: str, http: aiohttp.ClientSession, result: PhaseResult, begin: float, end: float, think_s: float
-    ) -> None:
-        self.url = url
-        self.http = http
+    def __init__(self, gateway: GatewayClient, result: PhaseResult, begin: float, end: float, think_s: float) -> None:
+        self.gateway = gateway
         self.result = result
         self.begin = begin  # the measured window
         self.end = end
@@ -142,20 +139,18 @@ class _Phase:
             self.result.error_samples.append(f"{kind}: {detail[:160]!r}")
 
     async def post(self, session_id: str, phone: str, text: str) -> tuple[int, str]:
-        body = urllib.parse.urlencode(
-            {
-                "sessionId": session_id,
-                "serviceCode": SERVICE_CODE,
-                "phoneNumber": phone,
-                "networkCode": NETWORK_CODE,
-                "text": text,
-            }
-        )
-        async with self.http.post(self.url, data=body, headers=FORM) as response:
-            return response.status, await response.text()
+        form = {
+            "sessionId": session_id,
+            "serviceCode": SERVICE_CODE,
+            "phoneNumber": phone,
+            "networkCode": NETWORK_CODE,
+            "text": text,
+        }
+        reply = await self.gateway.post(self.gateway.endpoints.ussd, form)
+        return reply.status, reply.body
 
     async def journey(self, journey: Journey) -> None:
-        session_id = f"ATUid_{uuid.uuid4().hex}"
+        session_id = new_session_id()
         for step in journey.steps:
             if self.think_s:
                 # The person reads the screen and types (or dials): 0.5x to 1.5x the mean think time.
@@ -239,10 +234,10 @@ async def run_phase(
     and closes, so resource counters cover exactly the hops that are counted.
     """
     result = PhaseResult(label=label, concurrency=concurrency, window_s=seconds)
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-    async with aiohttp.ClientSession(connector=connector(concurrency), timeout=timeout) as http:
+    async with aiohttp.ClientSession(connector=connector(concurrency)) as http:
+        gateway = GatewayClient(http, Endpoints.from_url(url), timeouts=Timeouts(app_reply_s=REQUEST_TIMEOUT_S))
         start = time.perf_counter()
-        phase = _Phase(url, http, result, start + ramp_s, start + ramp_s + seconds, think_s)
+        phase = _Phase(gateway, result, start + ramp_s, start + ramp_s + seconds, think_s)
         window = asyncio.create_task(_window(phase, result, on_window))
         tasks = [asyncio.create_task(phase.phone(source, slot)) for slot in range(concurrency)]
         try:

@@ -25,14 +25,15 @@ from typing import Any
 
 import asyncpg
 
-from engine.accounts import ENERGY_ISSUANCE, MOBILE_MONEY_CLEARING, user_accounts
+from engine.identity.model import User, user_accounts
+from engine.identity.pins import hash_pin
+from engine.kernel.language import Language
+from engine.kernel.references import reference_for
+from engine.ledger.accounts import ENERGY_ISSUANCE, MOBILE_MONEY_CLEARING
 from engine.ledger.model import CreateTransferResult, Ledger, Transfer, TransferCode
-from engine.model import Language, User
-from engine.pins import hash_pin
-from engine.references import reference_for
 from storage import open_store
-from storage.rows import ACCOUNT_COLUMNS, account_values
 from storage.sqlite import sqlite_path
+from storage.tables import ACCOUNTS
 from ussd_server.demo import CLUSTERS
 
 BENCH_PIN = "4826"
@@ -93,7 +94,7 @@ def _accounts(first_id: int, count: int, now_us: int) -> Iterator[tuple[Any, ...
     for i in range(count):
         user = User(id=first_id + i, phone="", name="", language=Language.ENGLISH, pin_hash="")
         for account in user_accounts(user):
-            yield (*account_values(account)[:-1], now_us)  # stamped like create_accounts
+            yield (*ACCOUNTS.values(account)[:-1], now_us)  # stamped like create_accounts
 
 
 def _insert_sqlite(url: str, count: int, pin_hash: str) -> int:
@@ -112,7 +113,7 @@ def _insert_sqlite(url: str, count: int, pin_hash: str) -> int:
                 _users(first_id, count, pin_hash, now),
             )
             conn.executemany(
-                f"INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ({','.join('?' * 10)})",
+                f"INSERT INTO accounts ({', '.join(ACCOUNTS.names)}) VALUES ({','.join('?' * 10)})",
                 _accounts(first_id, count, now),
             )
             conn.execute("COMMIT")
@@ -139,7 +140,7 @@ async def _insert_postgres(url: str, count: int, pin_hash: str) -> int:
             await conn.copy_records_to_table(
                 "accounts",
                 records=_accounts(first_id, count, now),
-                columns=[c.strip() for c in ACCOUNT_COLUMNS.split(",")],
+                columns=list(ACCOUNTS.names),
             )
     finally:
         await conn.close()
@@ -198,7 +199,7 @@ async def _apply_transfers(url: str, transfers: Iterator[Transfer]) -> None:
             if transfer is not None:
                 batch.append(transfer)
             if batch and (transfer is None or len(batch) == BATCH):
-                results = await store.create_transfers(batch)
+                results = await store.ledger.create_transfers(batch)
                 refused = {r for r in results if r is not CreateTransferResult.OK}
                 if refused:
                     raise PopulationError(f"the ledger refused bench funding: {sorted(map(str, refused))}")

@@ -29,7 +29,7 @@ TOP = 15
 
 # (component, substrings of "function (path:line)"), innermost match wins; first listed wins on a tie.
 COMPONENTS = (
-    ("PIN KDF (scrypt, executor threads)", ("engine/pins.py",)),
+    ("PIN KDF (scrypt, executor threads)", ("engine/identity/pins.py", "ussd_server/kdf_pool.py")),
     ("redis-py client", ("/redis/",)),
     ("asyncpg driver", ("/asyncpg/",)),
     ("aiohttp (HTTP server, form parsing)", ("/aiohttp/", "/multidict/", "/yarl/")),
@@ -99,8 +99,6 @@ def py_spy() -> str:
 
 async def profile_server(phase: Phase, seconds: float, work: Path) -> str:
     """Run ``phase`` while py-spy samples its server for ``seconds`` of its window; a readable breakdown."""
-    from bench.loadgen import run_phase
-
     out = work / f"profile-{phase.key}.txt"
     argv = [
         py_spy(), "record", "--pid", str(phase.server_pid), "--duration", str(round(seconds)), "--rate", str(RATE_HZ),
@@ -113,16 +111,7 @@ async def profile_server(phase: Phase, seconds: float, work: Path) -> str:
             spies.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
 
     try:
-        result = await run_phase(
-            phase.url,
-            phase.source,
-            concurrency=phase.concurrency,
-            seconds=seconds + 1,  # py-spy needs a moment to attach
-            label=phase.key,
-            think_s=phase.think_s,
-            ramp_s=phase.ramp_s,
-            on_window=window,
-        )
+        result = await phase.run(seconds + 1, on_window=window)  # py-spy needs a moment to attach
         if not spies:
             raise BenchError("py-spy never started")
         _, err = await asyncio.to_thread(spies[0].communicate, timeout=seconds + 30)

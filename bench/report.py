@@ -134,8 +134,8 @@ def _ms(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 2)
 
 
-def rename_rate(keys: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """Baselines answer requests, not hops: ``baseline.*.hops_per_s`` is reported as ``req_per_s``."""
+def rename_rate(keys: dict[str, Any], prefix: str | tuple[str, ...]) -> dict[str, Any]:
+    """Baselines and the REST API answer requests, not hops: their ``hops_per_s`` is reported as ``req_per_s``."""
     return {(k.replace(".hops_per_s", ".req_per_s") if k.startswith(prefix) else k): v for k, v in keys.items()}
 
 
@@ -181,6 +181,12 @@ LABELS = {
     "procs.2": "ours, PostgreSQL, no-PIN, 2 processes",
     "hop_paced.sqlite": "ours, SQLite, full mix, paced",
     "hop_paced.postgres": "ours, PostgreSQL, full mix, paced",
+    "ab_asyncio.sqlite": "A/B: SQLite, no-PIN, EVENT_LOOP=asyncio",
+    "ab_python_parser.sqlite": "A/B: SQLite, no-PIN, REDIS_PARSER=python",
+    "baseline.json": "baseline: bare aiohttp, JSON (GET)",
+    "api_wallet.sqlite": "REST API, SQLite, GET /wallet",
+    "api_gift.sqlite": "REST API, SQLite, POST /gifts (PIN)",
+    "gift.sqlite": "ours, SQLite, USSD gifts only",
 }
 
 
@@ -200,11 +206,8 @@ def hop_table(summaries: Sequence[Summary]) -> list[str]:
     )
     lines = [head, "-" * len(head)]
     for s in summaries:
-        pin = (
-            f"{s.menu_p99_ms:>9.1f} {s.pin_p50_ms:>8.1f} {s.pin_share:>5.1%}"
-            if s.pin_share
-            else f"{'':>9} {'':>8} {'':>5}"
-        )
+        menu_p99 = "" if math.isnan(s.menu_p99_ms) else f"{s.menu_p99_ms:.1f}"
+        pin = f"{menu_p99:>9} {s.pin_p50_ms:>8.1f} {s.pin_share:>5.1%}" if s.pin_share else f"{'':>9} {'':>8} {'':>5}"
         pg = "" if math.isnan(s.db_cpu_us) else f"{s.db_cpu_us:,.0f}"
         lines.append(
             f"{label(s.key):<38} {s.concurrency:>6} {s.hops_per_s:>8,.0f} {s.p50_ms:>7.1f} {s.p95_ms:>7.1f} "
@@ -232,6 +235,12 @@ def targets(keys: Mapping[str, Any], concurrency: Sequence[int]) -> list[Target]
         ("hop throughput / Redis baseline (SQLite)", "ratio.hop_vs_redis_baseline", ">= 0.6"),
         ("  same, PostgreSQL", f"ratio.postgres.c{low}.hop_vs_redis_baseline", ">= 0.6"),
         ("  same, no-PIN mix (SQLite)", "ratio.hop_nopin_vs_redis_baseline", ">= 0.6"),
+        ("  same, no-PIN mix (PostgreSQL; issue 10)", f"ratio.postgres.c{low}.nopin_vs_redis_baseline", ">= 0.45"),
+        (
+            "API GET /wallet / bare JSON (SQLite; issue 10)",
+            f"ratio.sqlite.c{low}.api_wallet_vs_json_baseline",
+            ">= 0.4",
+        ),
     ]
     for backend in ("sqlite", "postgres"):
         rows += [
@@ -296,6 +305,30 @@ def render(report: Report, *, seconds: float, rounds: int, concurrency: Sequence
             f"  {backend:<9} {low:>3} phones: no-PIN mix / Redis baseline "
             f"{keys[f'ratio.{backend}.c{low}.nopin_vs_redis_baseline']:.3f}"
         )
+    api = f"ratio.sqlite.c{low}.api_wallet_vs_json_baseline"
+    if api in keys:
+        lines.append(f"  sqlite    {low:>3} clients: REST API GET /wallet / bare JSON baseline {keys[api]:.3f}")
+    gift = [k.removesuffix(".gifts_per_s") for k in keys if k.endswith(".gifts_per_s")]
+    for key in gift:
+        lines.append(
+            f"  {label(key):<38} {keys[f'{key}.gifts_per_s']:>6.1f} gifts/s, "
+            f"{keys[f'{key}.server_cpu_ms_per_gift']:.2f} ms of server CPU per gift"
+        )
+    if "ratio.sqlite.api_gift_vs_ussd_gift" in keys:
+        lines.append(
+            f"    REST API / USSD: gifts/s {keys['ratio.sqlite.api_gift_vs_ussd_gift']:.3f}, server CPU per gift "
+            f"{keys['ratio.sqlite.api_gift_vs_ussd_gift_server_cpu']:.3f} (a USSD gift is 5 hops, one with the PIN)"
+        )
+    for what, name in (
+        ("uvloop_vs_asyncio", "uvloop / asyncio loop"),
+        ("hiredis_vs_python_parser", "hiredis / python"),
+    ):
+        key = f"ab.sqlite.c{low}.{what}"
+        if key in keys:
+            lines.append(
+                f"  A/B, SQLite no-PIN mix: {name}: hops/s {keys[key]:.3f}, "
+                f"server CPU per hop {keys[f'{key}_server_cpu']:.3f}"
+            )
     lines.append(f"  2 processes / 1 ({keys['scale.procs.workload']}): {keys['scale.procs_2_vs_1_ratio']:.3f}")
     lines.append(
         f"    every process of a hop together (server, PostgreSQL, Redis, load generator) spends "
@@ -331,7 +364,7 @@ def render(report: Report, *, seconds: float, rounds: int, concurrency: Sequence
     if report.lines:
         lines += _section("Ledger benchmark (python -m bench.ledger, shorter phases)")
         lines += report.lines
-    lines += _section("Targets (issue 5)")
+    lines += _section("Targets (issues 5 and 10)")
     lines += target_table(report.targets)
     for note in report.notes:
         lines += ["", note]

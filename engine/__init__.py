@@ -1,5 +1,8 @@
 """Enerlectra's domain engine: pure Python (standard library only).
 
-Storage is reached through the Protocols in :mod:`engine.ports`; nothing here
-knows about HTTP, Redis, SQL drivers or YAML.
+Bounded contexts (``kernel``, ``ledger``, ``identity``, ``energy``,
+``trading``, ``wallet``, ``notifications``, ``analytics``) each declare the
+storage they need as Protocols in their ``ports`` module; :mod:`engine.uow`
+composes them into a unit of work and :mod:`engine.platform` wires services and
+event handlers. Nothing here knows about HTTP, Redis, SQL drivers or YAML.
 """

@@ -1,44 +1,121 @@
-"""One object that wires the engine's services over a store (built once per process)."""
+"""The engine's composition root: services over one database, and who handles which domain event.
+
+Built once per process by the entry point's bootstrap. Every subscription is
+made here, explicitly: a feature that reacts to something that happened (an
+SMS receipt today; alerts, audit or risk later) adds a line below instead of
+editing a service.
+"""
 
 from __future__ import annotations
 
-from engine import daily_caps
-from engine.accounts import ensure_system_accounts
-from engine.carbon import CarbonService
-from engine.clock import Clock, SystemClock
-from engine.clusters import ClusterService
-from engine.config import EngineConfig
+from engine.access.cache import PrincipalCache
+from engine.access.credentials import CredentialHasher
+from engine.access.idempotency import IdempotencyService
+from engine.access.revocations import TokenRevocations
+from engine.access.service import AccessService
+from engine.analytics.model import ScreenFunnel, UssdSessionEnd
+from engine.energy.carbon import CarbonService
+from engine.energy.clusters import ClusterService
+from engine.energy.receipts import EnergyReceipts
+from engine.identity.ports import PinHasher
+from engine.identity.receipts import IdentityReceipts
+from engine.identity.users import UserService
+from engine.kernel import daily_caps
+from engine.kernel.clock import Clock, SystemClock
+from engine.kernel.config import EngineConfig
+from engine.kernel.events import EventBus
+from engine.ledger.accounts import ensure_system_accounts
 from engine.ledger.verify import VerifyReport, verify_ledger
-from engine.offers import OfferService
-from engine.ports import Store
-from engine.trading import TradingService
-from engine.users import UserService
-from engine.wallet import WalletService
+from engine.notifications.ports import OutboxQueue
+from engine.trading.offers import OfferService
+from engine.trading.receipts import TradingReceipts
+from engine.trading.trades import TradingService
+from engine.uow import Database, UnitOfWork, UnitsOfWork
+from engine.wallet.views import WalletService
+
+
+def event_bus(config: EngineConfig, principals: PrincipalCache | None = None) -> EventBus[UnitOfWork]:
+    """Every domain event's handlers, subscribed explicitly (``principals``: the process's remembered sign-ins)."""
+    bus: EventBus[UnitOfWork] = EventBus()
+    IdentityReceipts(config).subscribe(bus)
+    EnergyReceipts(config).subscribe(bus)
+    TradingReceipts(config).subscribe(bus)
+    TokenRevocations(principals or PrincipalCache()).subscribe(bus)  # a new PIN signs the user out of the API
+    return bus
 
 
 class Platform:
-    def __init__(self, store: Store, config: EngineConfig, clock: Clock | None = None) -> None:
-        self.store = store
+    def __init__(
+        self,
+        database: Database,
+        config: EngineConfig,
+        hasher: PinHasher,
+        clock: Clock | None = None,
+        bus: EventBus[UnitOfWork] | None = None,
+    ) -> None:
+        self._database = database
         self.config = config
         self.clock = clock or SystemClock()
-        self.users = UserService(store, config, self.clock)
-        self.wallet = WalletService(store, config)
-        self.trading = TradingService(store, config, self.clock)
-        self.offers = OfferService(store, config, self.clock, self.trading)
-        self.clusters = ClusterService(store, config, self.clock)
-        self.carbon = CarbonService(store, config)
+        principals = PrincipalCache()
+        self.bus = bus or event_bus(config, principals)
+        units = UnitsOfWork(database, self.bus)
+        self.users = UserService(units, config, self.clock, hasher)
+        self.wallet = WalletService(units.reads, config)
+        self.trading = TradingService(units, config, self.clock)
+        self.offers = OfferService(units, config, self.clock, self.trading)
+        self.clusters = ClusterService(units, config, self.clock)
+        self.carbon = CarbonService(units.reads, config)
+        credentials = CredentialHasher(config.pin_pepper)
+        self.access = AccessService(units, self.clock, credentials, self.users, principals)
+        self.idempotency = IdempotencyService(units, self.clock, credentials)
+
+    @property
+    def backend(self) -> str:
+        """Which database this platform runs on (``sqlite``, ``postgres``, ``memory``)."""
+        return self._database.backend
+
+    @property
+    def store(self) -> Database:
+        """The database itself, for tests only: entry points go through the services (a layer test checks)."""
+        return self._database
+
+    @property
+    def sms_outbox(self) -> OutboxQueue:
+        """The outbox's delivery side, for the SMS worker (each call its own short transaction)."""
+        return self._database.outbox_queue
 
     async def bootstrap(self) -> None:
         """Create the platform's system accounts if they are missing (idempotent)."""
-        await ensure_system_accounts(self.store)
+        await ensure_system_accounts(self._database.ledger)
 
     async def verify_ledger(self) -> VerifyReport:
-        return await verify_ledger(self.store)
+        return await verify_ledger(self._database.ledger)
+
+    async def check_database(self) -> None:
+        """One cheap read; raises whatever the database raises when it cannot answer (for /health)."""
+        await self._database.ledger.chain_head()
+
+    async def ledger_length(self) -> int:
+        """How many transfers the ledger has applied (its hash chain's last sequence number)."""
+        seq, _hash = await self._database.ledger.chain_head()
+        return seq
 
     async def expire_reservations(self, *, limit: int = 1000) -> int:
-        return await self.store.expire_pending_transfers(limit=limit)
+        return await self._database.ledger.expire_pending_transfers(limit=limit)
 
     async def forget_old_counters(self) -> int:
         """Drop daily counters nobody reads any more (kept a week)."""
         now, offset = self.clock.now_us(), self.config.local_utc_offset_s
-        return await self.store.atomic(lambda tx: daily_caps.forget_old(tx, now_us=now, offset_s=offset))
+        return await self._database.atomic(
+            lambda repositories: daily_caps.forget_old(repositories.counters, now_us=now, offset_s=offset)
+        )
+
+    async def record_ussd_end(self, event: UssdSessionEnd) -> bool:
+        """Keep the gateway's end-of-session notification (once per session) for the funnel."""
+        return await self._database.analytics.record_ussd_end(event)
+
+    async def ussd_funnel(self) -> list[ScreenFunnel]:
+        return await self._database.analytics.ussd_funnel()
+
+    async def close(self) -> None:
+        await self._database.close()

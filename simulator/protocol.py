@@ -1,6 +1,7 @@
 """The gateway side of Africa's Talking USSD, exactly as AT speaks it.
 
-``GatewayClient`` posts the form callbacks; ``PhoneSession`` is one dial: a
+``GatewayClient`` posts the form callbacks (``post`` also anything else a
+test or a benchmark sends, answered as it came); ``PhoneSession`` is one dial: a
 new ``sessionId``, the cumulative ``*``-joined ``text``, and the
 end-of-session notification when the session ends (``Success`` on ``END``,
 ``Incomplete`` when the user cancels, ``Failed`` on a timeout or a reply the
@@ -16,9 +17,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlencode
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 Clock = Callable[[], float]  # seconds, monotonic
@@ -27,6 +30,7 @@ EndStatus = Literal["Success", "Incomplete", "Failed"]
 PHONE_ERROR_TEXT = "Connection problem or invalid MMI code."
 # AT reports a per-session cost; the currency and format here are illustrative.
 SESSION_COST = "ZMW 0.0000"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 class SessionClosed(RuntimeError):
@@ -101,6 +105,15 @@ class UssdReply:
         return cls("END", PHONE_ERROR_TEXT, body, error=f"reply does not start with CON/END: {body[:120]!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """An HTTP answer exactly as it came, before a handset reads it (tests check status and type too)."""
+
+    status: int
+    content_type: str
+    body: str
+
+
 class GatewayClient:
     """Posts AT-shaped form callbacks to one server (which may be any AT-compatible app)."""
 
@@ -116,13 +129,37 @@ class GatewayClient:
     async def close(self) -> None:
         await self.http.close()
 
-    async def hop(self, form: Mapping[str, str]) -> UssdReply:
+    async def post(
+        self,
+        target: str | URL,
+        data: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> HttpReply:
+        """POST ``data`` to ``target`` (a path such as ``/ussd/events`` is taken on the callback's origin).
+
+        A mapping is sent form-encoded, as AT sends it; anything else (bytes, a str, multipart
+        ``FormData``) goes as it is, so tests can send what no gateway would. Raises
+        ``aiohttp.ClientError`` or ``TimeoutError`` when no answer comes.
+        """
+        url = target if isinstance(target, URL) else self.endpoints.ussd.join(URL(target))
+        sent_headers: CIMultiDict[str] = CIMultiDict()
+        if isinstance(data, Mapping):
+            # Encoded here rather than by aiohttp's FormData: the same bytes, less work per hop under load.
+            data = urlencode(data)
+            sent_headers["Content-Type"] = FORM_CONTENT_TYPE
+        sent_headers.update(headers or {})  # the caller's win, whatever their case
         timeout = aiohttp.ClientTimeout(total=self.timeouts.app_reply_s)
+        async with self.http.post(url, data=data, headers=sent_headers, params=params, timeout=timeout) as response:
+            return HttpReply(response.status, response.content_type, await response.text())
+
+    async def hop(self, form: Mapping[str, str]) -> UssdReply:
         try:
-            async with self.http.post(self.endpoints.ussd, data=dict(form), timeout=timeout) as response:
-                return UssdReply.parse(response.status, await response.text())
+            reply = await self.post(self.endpoints.ussd, form)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return UssdReply("END", PHONE_ERROR_TEXT, "", error=f"no reply: {type(exc).__name__} {exc}".strip())
+        return UssdReply.parse(reply.status, reply.body)
 
     async def notify_end(self, form: Mapping[str, str]) -> int | None:
         """POST the end-of-session notification; the HTTP status, or None if it could not be delivered.

@@ -47,17 +47,16 @@ async def start_embedded(
     db: Path, *, shortcode: str | None = None, env: Mapping[str, str] | None = None
 ) -> EmbeddedServer:
     """Migrate and seed a SQLite database, then serve the app on 127.0.0.1 (a free port)."""
-    from storage import open_store
     from ussd_server.app import create_app
     from ussd_server.appkeys import PLATFORM, SMS_BACKEND
+    from ussd_server.bootstrap import migrate_database
     from ussd_server.demo import seed_demo
     from ussd_server.settings import Settings
     from ussd_server.sms.backends import InboxBackend
 
     db.parent.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{db}"
-    store = await open_store(database_url, migrate=True)
-    await store.close()
+    await migrate_database(database_url)
     codes = DEFAULT_SHORTCODE if shortcode in (None, DEFAULT_SHORTCODE) else f"{shortcode},{DEFAULT_SHORTCODE}"
     settings = Settings.from_env(
         {"DATABASE_URL": database_url, "SMS_BACKEND": "inbox", "USSD_SERVICE_CODES": codes, **(env or {})}
@@ -82,14 +81,14 @@ async def start_embedded(
 
 async def _drain_outbox(app: web.Application, timeout_s: float = 5.0) -> None:
     """Let the demo data's SMS reach the inbox first, so they never look new to a phone or a recording."""
-    from engine.model import OutboxStatus
+    from engine.notifications.model import OutboxStatus
     from ussd_server.appkeys import OUTBOX_WORKER, PLATFORM
 
-    store = app[PLATFORM].store
+    outbox = app[PLATFORM].sms_outbox
     app[OUTBOX_WORKER].wake()
     poll_s = 0.05
     for _ in range(int(timeout_s / poll_s)):  # a server whose SMS stay pending still starts, just later
-        if not (await store.outbox_counts())[OutboxStatus.PENDING]:
+        if not (await outbox.outbox_counts())[OutboxStatus.PENDING]:
             return
         await asyncio.sleep(poll_s)
 

@@ -1,6 +1,6 @@
-"""The ledger write path shared by both backends.
+"""The ledger write path shared by every backend (SQLite, PostgreSQL and the in-memory fake).
 
-A backend supplies a handful of SQL primitives; this base class does the
+A backend supplies a handful of primitives (SQL, or dicts in the fake); this base class does the
 orchestration in a fixed order that keeps PostgreSQL free of deadlocks and
 lost updates:
 
@@ -15,11 +15,12 @@ lost updates:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
+from typing import Protocol, TypeVar
 
-from engine.clock import Clock
-from engine.errors import BatchTooLarge
+from engine.kernel.clock import Clock
+from engine.kernel.errors import BatchTooLarge
 from engine.ledger.chain import entry_hash
 from engine.ledger.model import (
     Account,
@@ -32,6 +33,33 @@ from engine.ledger.model import (
     TransferRecord,
 )
 from engine.ledger.rules import BatchOutcome, apply_transfers, expire_pendings
+from engine.uow import Repositories
+
+T = TypeVar("T")
+
+
+class Atomic(Protocol):
+    """A database's ``atomic``: run work in one write transaction."""
+
+    def __call__(self, work: Callable[[Repositories], Awaitable[T]], /) -> Awaitable[T]: ...
+
+
+class LedgerWritesOwnTransactions:
+    """The ledger a database offers outside any unit of work: each write is a transaction of its own.
+
+    Mixed into a backend's committed-read ledger, which supplies ``_atomic``.
+    """
+
+    _atomic: Atomic
+
+    async def create_accounts(self, accounts: Sequence[Account]) -> list[CreateAccountResult]:
+        return await self._atomic(lambda repositories: repositories.ledger.create_accounts(accounts))
+
+    async def create_transfers(self, transfers: Sequence[Transfer]) -> list[CreateTransferResult]:
+        return await self._atomic(lambda repositories: repositories.ledger.create_transfers(transfers))
+
+    async def expire_pending_transfers(self, *, limit: int = 1000) -> int:
+        return await self._atomic(lambda repositories: repositories.ledger.expire_pending_transfers(limit=limit))
 
 
 class LedgerTransactionBase(ABC):

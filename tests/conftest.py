@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
-import asyncpg
 import pytest
 
-from engine.clock import ManualClock
-from engine.config import EngineConfig
+from engine.kernel.clock import ManualClock
+from engine.kernel.config import EngineConfig
 from engine.platform import Platform
-from engine.ports import Store
+from engine.uow import Database as Store
 from storage import open_store
+from tests.support.markers import mark_postgres_backends
+from tests.support.postgres import PostgresDatabases, postgres_admin_url
+from ussd_server.kdf_pool import KdfPool
 
-DEFAULT_POSTGRES_URL = "postgresql://127.0.0.1:5432/test"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 BACKENDS = ["sqlite", "postgres"]
 # Real scrypt, cheaper cost: PIN checks stay exact while the suite stays fast.
 # The least a production configuration needs (settings refuse to start without it).
@@ -31,52 +28,12 @@ PRODUCTION = {
     "AT_API_KEY": "at-api-key",
 }
 TEST_CONFIG = EngineConfig(pin_kdf_log2_n=10, pin_pepper=b"test-pepper-0123456789")
+# The PIN KDF threads the platforms built here share (closed at the end of the session).
+TEST_HASHER = KdfPool(workers=2)
 
 
-def postgres_admin_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    return url if url.startswith(("postgresql:", "postgres:")) else DEFAULT_POSTGRES_URL
-
-
-def redis_url() -> str:
-    return os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
-
-
-class PostgresDatabases:
-    """Throwaway databases cloned from one migrated template per test session."""
-
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = admin_url
-        self.template = f"enerlectra_tmpl_{os.getpid()}_{secrets.token_hex(3)}"
-        self.created: list[str] = []
-        self._ready = False
-
-    async def _admin(self, sql: str) -> None:
-        conn = await asyncpg.connect(self.admin_url, timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    async def create(self) -> str:
-        if not self._ready:
-            await self._admin(f'CREATE DATABASE "{self.template}"')
-            store = await open_store(_with_database(self.admin_url, self.template), migrate=True)
-            await store.close()
-            self._ready = True
-        name = f"enerlectra_test_{secrets.token_hex(6)}"
-        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
-        self.created.append(name)
-        return _with_database(self.admin_url, name)
-
-    async def drop_all(self) -> None:
-        for name in [*self.created, self.template]:
-            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self.created.clear()
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_postgres_backends(items)  # so `-m "not postgres"` (make test-fast) runs without the server
 
 
 @pytest.fixture(scope="session")
@@ -132,6 +89,12 @@ async def store(open_test_store: StoreOpener) -> Store:
 
 @pytest.fixture
 async def platform(store: Store, clock: ManualClock) -> Platform:
-    platform = Platform(store, TEST_CONFIG, clock)
+    platform = Platform(store, TEST_CONFIG, TEST_HASHER, clock)
     await platform.bootstrap()
     return platform
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_test_hasher() -> Iterator[None]:
+    yield
+    TEST_HASHER.close()

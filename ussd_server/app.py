@@ -16,17 +16,31 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from engine.platform import Platform
-from menus import MAIN_TREE
+from menus import MENUS_DIR, tree_files
 from ussd_server import demo
-from ussd_server.appkeys import OUTBOX_WORKER, PLATFORM, RATE_LIMITS, SESSIONS, SETTINGS, SMS_BACKEND, USSD
+from ussd_server.api.app import api_middlewares, mount_api
+from ussd_server.appkeys import (
+    KDF_POOL,
+    METRICS,
+    OUTBOX_WORKER,
+    PLATFORM,
+    RATE_LIMITS,
+    SESSIONS,
+    SETTINGS,
+    SMS_BACKEND,
+    USSD,
+)
 from ussd_server.auth import gateway_auth, startup_warnings
 from ussd_server.body_deadline import body_deadline
 from ussd_server.bootstrap import open_platform
 from ussd_server.gateway import UssdService
 from ussd_server.i18n import Catalogs
-from ussd_server.menu.actions import registry
+from ussd_server.kdf_pool import kdf_pool_for_this_machine
+from ussd_server.menu.features import account, buy, guards, home, inputs, offers, registration, trade, wallet
+from ussd_server.menu.loader import load_tree
+from ussd_server.menu.registry import Registry
 from ussd_server.menu.runtime import MenuRuntime
-from ussd_server.menu.tree import load_tree
+from ussd_server.metrics import Metrics
 from ussd_server.rate_limits import RateLimiter
 from ussd_server.routes import setup_routes
 from ussd_server.sessions import keys
@@ -43,14 +57,35 @@ BODY_LIMIT = 8 * 1024  # an AT callback is a few hundred bytes
 
 
 def build_runtime() -> tuple[MenuRuntime, Catalogs]:
-    """Load and check the menu and catalogs (raises MenuError naming every problem)."""
+    """Load and check the menu and catalogs (raises MenuError naming every problem).
+
+    The menu's features are listed here and nowhere else: a feature module declares its
+    names, and only what this list registers exists for the menu files (a name declared
+    twice raises DuplicateName). Built once per process, never per hop.
+    """
     catalogs = Catalogs.load()
-    return MenuRuntime(load_tree(MAIN_TREE, catalogs, registry), catalogs, registry), catalogs
+    registry = Registry.of(
+        [
+            home.FEATURE,
+            registration.FEATURE,
+            inputs.FEATURE,
+            wallet.FEATURE,
+            buy.FEATURE,
+            trade.FEATURE,
+            offers.FEATURE,
+            account.FEATURE,
+            guards.FEATURE,
+        ]
+    )
+    tree = load_tree(tree_files(), catalogs, registry, root=MENUS_DIR)
+    return MenuRuntime(tree, catalogs, registry), catalogs
 
 
 async def open_sessions(settings: Settings) -> SessionStore:
     if settings.redis_url:
-        return await RedisSessionStore.open(settings.redis_url, pool_size=settings.redis_pool_size)
+        return await RedisSessionStore.open(
+            settings.redis_url, pool_size=settings.redis_pool_size, parser=settings.redis_parser
+        )
     return MemorySessionStore()
 
 
@@ -85,35 +120,52 @@ async def seed_empty_dev_database(settings: Settings, platform: Platform) -> Non
 def create_app(settings: Settings, *, rate_limit_prefix: str = keys.KEY_PREFIX) -> web.Application:
     """The app; ``rate_limit_prefix`` gives tests a private namespace for the shared counters."""
     runtime, catalogs = build_runtime()  # a broken menu stops start-up, before anything opens
+    metrics = Metrics()
     app = web.Application(
         client_max_size=BODY_LIMIT,
-        # Authentication first: an unauthenticated caller is refused before its body is read.
-        middlewares=[gateway_auth(settings), body_deadline(settings)],
+        # Counted first, so refused requests show too; then authentication: an unauthenticated
+        # caller is refused before its body is read.
+        middlewares=[metrics.middleware(), *api_middlewares(settings), gateway_auth(settings), body_deadline(settings)],
         # After an early answer (401, 408, 413) aiohttp reads and drops what is left of the body for up
         # to lingering_time (10 s by default): a trickling client is bounded by the same deadline.
         handler_args={"lingering_time": settings.body_read_timeout_s},
     )
     app[SETTINGS] = settings
+    app[METRICS] = metrics
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        platform = await open_platform(settings)
+        kdf_pool = kdf_pool_for_this_machine(settings.pin_kdf_threads)
+        metrics.watch_pin_queue(kdf_pool)
+        try:
+            platform = await open_platform(settings, hasher=kdf_pool)
+        except BaseException:
+            kdf_pool.close()
+            raise
         try:
             await seed_empty_dev_database(settings, platform)
             sessions = await open_sessions(settings)
         except BaseException:
-            await platform.store.close()
+            await platform.close()
+            kdf_pool.close()
             raise
         try:
             limiter = await RateLimiter.open(
-                settings.redis_url, pool_size=settings.redis_pool_size, prefix=rate_limit_prefix
+                settings.redis_url,
+                pool_size=settings.redis_pool_size,
+                prefix=rate_limit_prefix,
+                parser=settings.redis_parser,
             )
         except BaseException:
             await sessions.close()
-            await platform.store.close()
+            await platform.close()
+            kdf_pool.close()
             raise
         backend = build_backend(settings)
-        worker = OutboxWorker(platform.store, backend, catalogs, settings, platform.clock)
+        worker = OutboxWorker(
+            platform.sms_outbox, backend, catalogs, settings, platform.clock, on_sent=metrics.observe_sms_sent
+        )
         app[PLATFORM] = platform
+        app[KDF_POOL] = kdf_pool
         app[SESSIONS] = sessions
         app[RATE_LIMITS] = limiter
         app[SMS_BACKEND] = backend
@@ -126,6 +178,7 @@ def create_app(settings: Settings, *, rate_limit_prefix: str = keys.KEY_PREFIX) 
             settings=settings,
             limiter=limiter,
             on_sms_queued=worker.wake,
+            observe_hop=metrics.observe_hop,
         )
         stop = asyncio.Event()
         delivering = asyncio.create_task(worker.run_forever(stop), name="outbox-worker")
@@ -139,10 +192,12 @@ def create_app(settings: Settings, *, rate_limit_prefix: str = keys.KEY_PREFIX) 
         await backend.close()
         await limiter.close()
         await sessions.close()
-        await platform.store.close()
+        await platform.close()
+        kdf_pool.close()
 
     app.cleanup_ctx.append(resources)
     setup_routes(app)
+    mount_api(app)  # /api/v1: the REST API over the same services
     return app
 
 
@@ -152,12 +207,13 @@ def _setup_logging(settings: Settings) -> None:
 
 
 def _run_app(settings: Settings, *, reuse_port: bool) -> None:
-    try:
-        import uvloop  # optional: faster event loop when installed
+    if settings.event_loop == "uvloop":
+        try:
+            import uvloop  # optional: faster event loop when installed
 
-        uvloop.install()
-    except ImportError:
-        pass
+            uvloop.install()
+        except ImportError:
+            pass
     web.run_app(
         create_app(settings),
         host=settings.host,

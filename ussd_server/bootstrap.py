@@ -1,26 +1,39 @@
-"""Wire a Platform from Settings: the single place stores are opened for the app and the CLI."""
+"""Wire a Platform from Settings: the only place entry points (app, CLI, simulator) open a database."""
 
 from __future__ import annotations
 
-from engine.clock import Clock, SystemClock
+from engine.identity.ports import PinHasher
+from engine.kernel.clock import Clock, SystemClock
 from engine.platform import Platform
 from storage import open_store
 from ussd_server.settings import Settings
 
 
-async def open_platform(settings: Settings, *, clock: Clock | None = None, migrate: bool = False) -> Platform:
+async def open_platform(
+    settings: Settings, *, hasher: PinHasher, clock: Clock | None = None, migrate: bool = False
+) -> Platform:
+    """The platform on the settings' database; ``hasher`` runs PIN KDFs (the caller owns and closes it)."""
     clock = clock or SystemClock()
-    store = await open_store(
+    database = await open_store(
         settings.database_url,
         clock=clock,
         max_batch=settings.ledger_max_batch,
         migrate=migrate,
         pool_size=settings.database_pool_size,
     )
-    platform = Platform(store, settings.engine_config(), clock)
+    platform = Platform(database, settings.engine_config(), hasher, clock)
     try:
         await platform.bootstrap()
     except BaseException:
-        await store.close()
+        await database.close()
         raise
     return platform
+
+
+async def migrate_database(database_url: str) -> list[str]:
+    """Bring a database's schema up to date (``enerlectra db migrate``, the simulator's embedded server)."""
+    database = await open_store(database_url, migrate=False)
+    try:
+        return await database.migrate()
+    finally:
+        await database.close()

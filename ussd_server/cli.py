@@ -11,7 +11,11 @@ enerlectra stats                 users, clusters and platform carbon savings
 enerlectra ussd funnel           how USSD sessions ended, per last screen (drop-off)
 enerlectra menus lint            check menu trees and catalogs (exit 1 naming every problem)
 enerlectra menus graph           print the menu tree as a Mermaid diagram
+enerlectra api-key create NAME --scope SCOPE   a REST API key (admin, partner, read); its secret shown once
+enerlectra api-key list          API keys (never their secrets)
+enerlectra api-key revoke KEY_ID refuse a key from its next request on
 enerlectra serve                 run the HTTP server
+enerlectra settings              every setting with its default and meaning (the README's Markdown table)
 """
 
 from __future__ import annotations
@@ -23,16 +27,18 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from engine.carbon import format_kg, format_tenths
-from engine.errors import EnerlectraError
+from engine.energy.carbon import format_kg, format_tenths
+from engine.kernel.errors import EnerlectraError
+from engine.kernel.phones import local_format, mask_phone
+from engine.kernel.references import format_reference
+from engine.kernel.units import format_energy, format_money, format_price
 from engine.ledger.model import Ledger, TransferCode
-from engine.phones import local_format, mask_phone
 from engine.platform import Platform
-from engine.references import format_reference
-from engine.units import format_energy, format_money, format_price
+from ussd_server.api import key_commands as api_key_commands
 from ussd_server.bootstrap import open_platform
+from ussd_server.kdf_pool import kdf_pool_for_this_machine
 from ussd_server.phones import parse_zambian_mobile
-from ussd_server.settings import Settings, SettingsError
+from ussd_server.settings import Settings, SettingsError, settings_table
 
 Command = Callable[[Platform, argparse.Namespace], Awaitable[int]]
 
@@ -122,7 +128,7 @@ async def cmd_user_list(platform: Platform, args: argparse.Namespace) -> int:
 
 
 async def cmd_funnel(platform: Platform, _args: argparse.Namespace) -> int:
-    rows = await platform.store.ussd_funnel()
+    rows = await platform.ussd_funnel()
     print(f"{'last screen':24} {'sessions':>8} {'completed':>9} {'dropped':>8}")
     for row in rows:
         print(f"{row.screen or '-':24} {row.sessions:>8} {row.completed:>9} {row.dropped:>8}")
@@ -171,7 +177,9 @@ def _parser() -> argparse.ArgumentParser:
     menus = sub.add_parser("menus", help="menu trees").add_subparsers(dest="action", required=True)
     menus.add_parser("lint", help="check menu trees and catalogs")
     menus.add_parser("graph", help="print a Mermaid diagram of the menu tree")
+    api_key_commands.add_parser(sub)
     sub.add_parser("serve", help="run the HTTP server")
+    sub.add_parser("settings", help="print every setting, its default and meaning (Markdown)")
     return parser
 
 
@@ -184,24 +192,28 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("user", "reset-pin"): cmd_reset_pin,
     ("stats", None): cmd_stats,
     ("ussd", "funnel"): cmd_funnel,
+    **api_key_commands.COMMANDS,
 }
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     migrate = (args.group, getattr(args, "action", None)) == ("db", "migrate")
-    platform = await open_platform(settings, migrate=migrate)
+    kdf_pool = kdf_pool_for_this_machine(settings.pin_kdf_threads)
     try:
-        if migrate:
-            print(f"database migrated ({platform.store.backend})")
-            return 0
-        return await COMMANDS[(args.group, getattr(args, "action", None))](platform, args)
+        platform = await open_platform(settings, hasher=kdf_pool, migrate=migrate)
+        try:
+            if migrate:
+                print(f"database migrated ({platform.backend})")
+                return 0
+            return await COMMANDS[(args.group, getattr(args, "action", None))](platform, args)
+        finally:
+            await platform.close()
     finally:
-        await platform.store.close()
+        kdf_pool.close()
 
 
 def menus_command(action: str) -> int:
     """Menu checks need no database: they run before anything is opened."""
-    from menus import MAIN_TREE
     from ussd_server.app import build_runtime
     from ussd_server.menu.tree import MenuError, mermaid
 
@@ -215,7 +227,8 @@ def menus_command(action: str) -> int:
     if action == "graph":
         print(mermaid(runtime.tree.tree))
         return 0
-    print(f"menus OK: {MAIN_TREE.name} ({len(runtime.screens)} screens) and catalogs for en, ny, bem")
+    files = len(runtime.tree.files)
+    print(f"menus OK: {files} files ({len(runtime.screens)} screens) and catalogs for en, ny, bem")
     return 0
 
 
@@ -231,6 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
+    if args.group == "settings":
+        # What can be set, not what is: works before (and whatever) the environment is set.
+        print(settings_table(), end="")
+        return 0
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.errors import AlreadyRegistered, ClusterExists
-from engine.model import ClusterKind, Language
+from engine.energy.model import ClusterKind
+from engine.kernel.errors import AlreadyRegistered, ClusterExists
+from engine.kernel.language import Language
 from engine.platform import Platform
 
 DEMO_PIN = "5173"
@@ -78,6 +79,6 @@ async def seed_if_empty(platform: Platform) -> dict[str, int] | None:
 
     None if there was anything: a database someone has used is never touched.
     """
-    if await platform.store.count_users() or await platform.store.list_clusters():
+    if (await platform.users.counts())["total"] or await platform.clusters.list():
         return None
     return await seed_demo(platform)

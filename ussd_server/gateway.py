@@ -16,14 +16,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from engine.errors import EnerlectraError
+from engine.kernel.errors import EnerlectraError
 from engine.platform import Platform
 from ussd_server.gsm7 import fit
 from ussd_server.i18n import Catalogs
 from ussd_server.logfields import log_phone, logfield
 from ussd_server.menu.context import Hop, Limiter
+from ussd_server.menu.reply import END, TEXT_BUDGET, Reply
 from ussd_server.menu.resume import resumable_view
-from ussd_server.menu.runtime import MenuRuntime, Reply
+from ussd_server.menu.runtime import MenuRuntime
 from ussd_server.phones import parse_zambian_mobile
 from ussd_server.sessions import keys
 from ussd_server.sessions.model import Session, TextDigest, new_nonce
@@ -95,8 +96,10 @@ class UssdService:
         settings: Settings,
         limiter: Limiter,
         on_sms_queued: Callable[[], None] = lambda: None,
+        observe_hop: Callable[[str, str, float], None] = lambda _screen, _outcome, _s: None,
     ) -> None:
         self.on_sms_queued = on_sms_queued
+        self.observe_hop = observe_hop
         self.platform = platform
         self.sessions = sessions
         self.runtime = runtime
@@ -107,7 +110,7 @@ class UssdService:
         self._codes = {c.strip("#").strip() for c in settings.ussd_service_codes}
 
     def _end(self, key: str, language: str = "en", **params: object) -> str:
-        return "END " + fit(self.catalogs.render(language, key, params), 156)
+        return END + fit(self.catalogs.render(language, key, params), TEXT_BUDGET)
 
     async def hop(self, request: UssdRequest) -> str:
         started = time.perf_counter()
@@ -123,8 +126,11 @@ class UssdService:
             except EnerlectraError:
                 outcome = "not_zambian"
                 return self._end("err.not_zambian")
-            # The hop is counted for the phone in the same round trip that takes the session lock.
-            async with self.sessions.hold(request.session_id, HopCount(phone, keys.HOP_WINDOW_MS)) as held:
+            # The hop is counted for the phone in the same round trip that takes the session lock; a
+            # plain dial also reads the phone's resume pointer there, so its resume costs no extra trip.
+            count = HopCount(phone, keys.HOP_WINDOW_MS)
+            resume_of = phone if not request.text else None
+            async with self.sessions.hold(request.session_id, count, resume_of) as held:
                 if held.count > self.settings.hops_per_minute:
                     # Nothing runs and nothing is saved: the session is as it was.
                     outcome = "rate_limited"
@@ -141,13 +147,15 @@ class UssdService:
             log.exception("hop failed ref=%s session=%s", code, logfield(request.session_id, 40))
             return self._end("err.sorry", code=code)
         finally:
+            elapsed = time.perf_counter() - started
+            self.observe_hop(screen, outcome, elapsed)
             log.info(
                 "hop session=%s phone=%s screen=%s outcome=%s ms=%.1f",
                 logfield(request.session_id, 40),
                 log_phone(request.phone),
                 screen,
                 outcome,
-                (time.perf_counter() - started) * 1000,
+                elapsed * 1000,
             )
 
     async def _locked_hop(
@@ -160,7 +168,7 @@ class UssdService:
             return self._end("err.session_mismatch"), "phone_mismatch", "-", False  # never someone else's session
         if session is not None and session.last_digest == digest and session.last_reply:
             return session.last_reply, "replay", session.state, False  # a gateway retry: run nothing again
-        if session is not None and session.ended and session.last_reply.startswith("END "):
+        if session is not None and session.ended and session.last_reply.startswith(END):
             return session.last_reply, "ended", session.state, False  # an ended session stays ended
         hop = Hop(
             session or Session(id=request.session_id, phone=phone, nonce=new_nonce()),
@@ -175,7 +183,9 @@ class UssdService:
             s.service_code = request.service_code
             s.started_ms = int(time.time() * 1000)
             shortcut = request.text.split("*") if request.text else []
-            candidate = await self._resume_candidate(phone, request.session_id, shortcut=bool(shortcut))
+            candidate = await self._resume_candidate(
+                phone, request.session_id, shortcut=bool(shortcut), hint=held.resume_hint
+            )
             if candidate is not None:
                 hop.resume_candidate = candidate
                 s.values["resume_id"] = candidate.id
@@ -215,17 +225,23 @@ class UssdService:
             reply = await self.runtime.respond(hop, token.replace("¡", "@").strip())
         return reply
 
-    async def _resume_candidate(self, phone: str, new_id: str, *, shortcut: bool) -> Session | None:
+    async def _resume_candidate(
+        self, phone: str, new_id: str, *, shortcut: bool, hint: str | None = None
+    ) -> Session | None:
         """The phone's previous session, if it dropped mid-flow within the resume window with something to keep.
 
         A shortcut dial goes where it says and is never offered a resume (it
         still becomes the phone's latest dial, so the older one is not offered
-        later either).
+        later either). ``hint``: the resume pointer as the lock was taken (the
+        previous session is then read in the swap's round trip).
         """
-        previous_id = await self.sessions.swap_resume(phone, new_id, self.settings.resume_window_s)
-        if shortcut or previous_id is None or previous_id == new_id:
+        window = self.settings.resume_window_s
+        if shortcut:
+            await self.sessions.swap_resume(phone, new_id, window)
             return None
-        old = await self.sessions.load(previous_id)
+        previous_id, old = await self.sessions.swap_resume_and_load(phone, new_id, window, hint)
+        if previous_id is None or previous_id == new_id:
+            return None
         if old is None or old.phone != phone or old.ended:
             return None
         return resumable_view(old, self.runtime.screens)

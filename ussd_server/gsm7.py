@@ -2,14 +2,13 @@
 
 One character outside GSM-7 switches a message to UCS-2 and cuts the screen to
 ~70 characters, so text from people (names) is folded into GSM-7 before it is
-shown, and catalog texts are checked at start-up.
+shown, and catalog texts are checked at start-up. How many characters a reply
+may hold is ussd_server/menu/reply.py's to say.
 """
 
 from __future__ import annotations
 
 import unicodedata
-
-SCREEN_LIMIT = 160
 
 _BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -51,7 +50,7 @@ def to_gsm7(text: str) -> str:
     return "".join(out)
 
 
-def fit(text: str, limit: int = SCREEN_LIMIT) -> str:
+def fit(text: str, limit: int) -> str:
     """Cut ``text`` to ``limit`` septets, on a line or word boundary where possible."""
     if gsm7_length(text) <= limit:
         return text

@@ -39,10 +39,10 @@ from typing import Any
 
 import yaml
 
-from engine.carbon import format_kg, format_tenths
-from engine.phones import local_format
-from engine.references import format_reference
-from engine.units import format_energy, format_money, format_price
+from engine.energy.carbon import format_kg, format_tenths
+from engine.kernel.phones import local_format
+from engine.kernel.references import format_reference
+from engine.kernel.units import format_energy, format_money, format_price
 from menus import LOCALES_DIR
 
 LANGUAGES = ("en", "ny", "bem")

@@ -9,8 +9,8 @@ reaches a log call.
 
 from __future__ import annotations
 
-from engine.errors import EnerlectraError
-from engine.phones import mask_phone
+from engine.kernel.errors import EnerlectraError
+from engine.kernel.phones import mask_phone
 from ussd_server.phones import parse_zambian_mobile
 
 DEFAULT_MAX_CHARS = 200

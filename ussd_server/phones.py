@@ -8,8 +8,8 @@ import re
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
-from engine.errors import InvalidPhoneNumber
-from engine.phones import require_zambian_mobile
+from engine.kernel.errors import InvalidPhoneNumber
+from engine.kernel.phones import require_zambian_mobile
 
 _ALLOWED = re.compile(r"[0-9+()\-. ]+")
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}

@@ -36,12 +36,10 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from redis.asyncio import ConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from ussd_server.sessions import keys
+from ussd_server.sessions.redis_pool import Parser, open_pool
 
 DEFAULT_TIMEOUT_S = 0.5  # like the session store: a dead Redis costs a hop at most about a second
 
@@ -80,18 +78,14 @@ class RateLimiter:
         pool_size: int,
         prefix: str = keys.KEY_PREFIX,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        parser: Parser = "hiredis",
     ) -> RateLimiter:
         """Redis when ``redis_url`` is given (PINGed once, so a wrong URL fails at start-up), else memory."""
         key_prefix = keys.rate_key_prefix(prefix)
         if not redis_url:
             return cls(MemoryStorage(), timeout_s=timeout_s)
-        pool = ConnectionPool.from_url(
-            redis_url,
-            max_connections=pool_size,
-            socket_connect_timeout=timeout_s,
-            socket_timeout=None,  # asyncio.timeout bounds each call instead (see the session store)
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        )
+        # Like the session store's: asyncio.timeout bounds each call instead of a socket timeout.
+        pool = open_pool(redis_url, max_connections=pool_size, timeout_s=timeout_s, parser=parser)
         # The library only needs a URI to pick its client: the pool carries the real address and credentials.
         storage = RedisStorage(
             "redis://",

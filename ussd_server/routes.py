@@ -7,10 +7,11 @@ import logging
 
 from aiohttp import web
 
-from engine.model import UssdSessionEnd
-from ussd_server.appkeys import PLATFORM, SESSIONS, SETTINGS, SMS_BACKEND, USSD
+from engine.analytics.model import UssdSessionEnd
+from ussd_server.appkeys import KDF_POOL, METRICS, PLATFORM, SESSIONS, SETTINGS, SMS_BACKEND, USSD
 from ussd_server.gateway import BadRequest, parse_callback
 from ussd_server.logfields import log_phone, logfield
+from ussd_server.metrics import CONTENT_TYPE_LATEST
 from ussd_server.sessions.store import SessionStoreUnavailable
 from ussd_server.sms.backends import InboxBackend
 from ussd_server.sms.delivery_reports import InvalidDeliveryReport, apply_delivery_report, parse_delivery_report
@@ -60,7 +61,7 @@ async def ussd_events(request: web.Request) -> web.Response:
         duration_ms=_int(form.get("durationInMillis", "")),
         error=form.get("errorMessage", "")[:200],
     )
-    await request.app[PLATFORM].store.record_ussd_end(event)
+    await request.app[PLATFORM].record_ussd_end(event)
     log.info(
         "session-end session=%s status=%s screen=%s hops=%s",
         logfield(session_id, 40),
@@ -77,7 +78,7 @@ async def sms_delivery(request: web.Request) -> web.Response:
         report = parse_delivery_report(await _form(request))
     except InvalidDeliveryReport as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    changed = await apply_delivery_report(request.app[PLATFORM].store, report)
+    changed = await apply_delivery_report(request.app[PLATFORM].sms_outbox, report)
     if report.is_final:  # progress reports (Sent, Buffered...) would only be noise
         log.info(
             "sms-delivery ref=%s status=%s phone=%s reason=%s%s",
@@ -103,7 +104,7 @@ async def dev_inbox(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
     try:
-        await request.app[PLATFORM].store.chain_head()
+        await request.app[PLATFORM].check_database()
         checks["database"] = "ok"
     except Exception as exc:  # reported, not hidden: /health is for operators
         checks["database"] = f"error: {type(exc).__name__}"
@@ -113,7 +114,7 @@ async def health(request: web.Request) -> web.Response:
         checks["sessions"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
     platform = request.app[PLATFORM]
-    kdf = platform.users.kdf
+    kdf = request.app[KDF_POOL]
     # Load, not health: a deep PIN queue sheds checks by design and does not make the service degraded.
     pin_queue = {
         "pending": kdf.pending,
@@ -121,8 +122,18 @@ async def health(request: web.Request) -> web.Response:
         "shed": kdf.shed,
         "runs": kdf.runs,
     }
-    body = {"status": "ok" if ok else "degraded", "backend": platform.store.backend, **checks, "pin_queue": pin_queue}
+    body = {"status": "ok" if ok else "degraded", "backend": platform.backend, **checks, "pin_queue": pin_queue}
     return web.json_response(body, status=200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition; the database's numbers are read now (a failed read keeps the last values)."""
+    collected = request.app[METRICS]
+    try:
+        await collected.refresh_from(request.app[PLATFORM])
+    except Exception as exc:
+        log.warning("metrics: could not read the database (%s)", type(exc).__name__)
+    return web.Response(body=collected.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def setup_routes(app: web.Application) -> None:
@@ -131,3 +142,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/sms/delivery", sms_delivery)
     app.router.add_get("/dev/sms", dev_inbox)
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)

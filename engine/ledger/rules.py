@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from engine.kernel.units import MAX_NGWEE, MAX_WH
 from engine.ledger.model import (
     Account,
     AccountFlags,
@@ -23,7 +24,6 @@ from engine.ledger.model import (
     TransferFlags,
     TransferRecord,
 )
-from engine.units import MAX_NGWEE, MAX_WH
 
 R = CreateTransferResult
 MAX_ID_LENGTH = 128

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from engine.ledger.chain import GENESIS_HASH, entry_hash
 from engine.ledger.model import Account, AccountFlags, TransferFlags
+from engine.ledger.ports import LedgerReader
 from engine.ledger.rules import balance_deltas
-from engine.ports import LedgerReader
 
 PAGE = 5000
 

@@ -10,11 +10,11 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from engine.kernel.references import format_reference, normalize_reference
 from engine.ledger.model import Account, AccountFlags, Ledger, TransferRecord
 from engine.ledger.verify import verify_ledger
-from engine.model import OutboxRow, OutboxStatus
-from engine.ports import Store
-from engine.references import format_reference, normalize_reference
+from engine.notifications.model import OutboxRow, OutboxStatus
+from engine.uow import Database as Store
 from tests.drills.load import EXPECTED_SMS, EXPECTED_TRANSFERS, Receipt
 from tests.drills.stack import Stack
 
@@ -35,7 +35,7 @@ class Audit:
 
 async def all_accounts(store: Store) -> list[Account]:
     accounts: list[Account] = []
-    while page := await store.list_accounts(after_id=accounts[-1].id if accounts else "", limit=1000):
+    while page := await store.ledger.list_accounts(after_id=accounts[-1].id if accounts else "", limit=1000):
         accounts += page
     return accounts
 
@@ -45,14 +45,14 @@ async def audit_ledger(stack: Stack, receipts: Sequence[Receipt]) -> Audit:
     audit = Audit()
     store = await stack.open_store()
     try:
-        entries = await store.chain_entries(after_seq=0, limit=ALL)
+        entries = await store.ledger.chain_entries(after_seq=0, limit=ALL)
         by_ref: dict[str, list[TransferRecord]] = defaultdict(list)
         for entry in entries:
             by_ref[entry.reference].append(entry)
         audit.operations = len(by_ref)
         outbox: dict[str, list[OutboxRow]] = defaultdict(list)
         for phone in {p for r in receipts for p in (r.phone, r.counterpart) if p}:
-            for row in await store.list_outbox(recipient=phone, limit=ALL):
+            for row in await store.outbox.list_outbox(recipient=phone, limit=ALL):
                 outbox[str(row.message.params.get("ref", ""))].append(row)
         seen: set[str] = set()
         for receipt in receipts:
@@ -60,7 +60,7 @@ async def audit_ledger(stack: Stack, receipts: Sequence[Receipt]) -> Audit:
         for account in await all_accounts(store):
             if account.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and account.balance < 0:
                 audit.fail(f"wallet {account.id} is negative: {account.balance}")
-        report = await verify_ledger(store)
+        report = await verify_ledger(store.ledger)
         if not report.ok:
             audit.fail(f"verify_ledger: {report.problems}")
     finally:
@@ -116,9 +116,9 @@ async def wallets(stack: Stack) -> Wallets:
     try:
         balances = {}
         for user in stack.callers:
-            accounts = await store.lookup_accounts([user.zmw_account_id, user.kwh_account_id])
+            accounts = await store.ledger.lookup_accounts([user.zmw_account_id, user.kwh_account_id])
             balances[user.phone] = (accounts[user.zmw_account_id].balance, accounts[user.kwh_account_id].balance)
-        seq, _ = await store.chain_head()
+        seq, _ = await store.ledger.chain_head()
         return Wallets(balances, seq)
     finally:
         await store.close()
@@ -139,6 +139,6 @@ async def operations_since(stack: Stack, seq: int) -> set[str]:
     """The references of every ledger operation applied after chain position ``seq``."""
     store = await stack.open_store()
     try:
-        return {e.reference for e in await store.chain_entries(after_seq=seq, limit=ALL)}
+        return {e.reference for e in await store.ledger.chain_entries(after_seq=seq, limit=ALL)}
     finally:
         await store.close()

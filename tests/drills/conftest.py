@@ -12,7 +12,6 @@ like the rest of the suite without its services.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -31,7 +30,7 @@ def report(request: pytest.FixtureRequest) -> Report:
     return add
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     rows = config.stash.get(_ROWS, None)
     if not rows:
         return

@@ -9,9 +9,9 @@ SIM) that dials again and again until the drill stops it. A journey is one of
 (Selling at a price makes an offer the buyer accepts later; it is not a
 one-journey receipt, so the load does not use it.)
 
-Every hop is posted through the e2e ``Gateway``/``Phone`` helpers (the same
-form Africa's Talking sends) and recorded with its latency. Replies are
-checked the way a handset cares (tests/e2e/phone.py ``check_reply``); a
+Every hop is posted through the ``Gateway``/``Phone`` of tests/support/gateway.py
+(the same form Africa's Talking sends) and recorded with its latency. Replies are
+checked the way a handset cares (``check_reply`` there); a
 receipt (``END`` with ``Ref XXXXX-XXXXX``) is kept with what it promised, so a
 drill can later look for it in the ledger. Optionally every hop is sent twice,
 one after the other or both at once, like a gateway that retries.
@@ -24,16 +24,17 @@ import random
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiohttp
 
-from engine.model import User
-from engine.units import cost_of_energy
+from engine.identity.model import User
+from engine.kernel.units import cost_of_energy
+from simulator.protocol import HttpReply, Timeouts, new_session_id
 from tests.drills.stack import LANGUAGES, PIN
-from tests.e2e.phone import REFERENCE, Gateway, Phone, Reply, check_reply, new_session_id, option
+from tests.support.gateway import REFERENCE, Gateway, Phone, check_reply, option
 from ussd_server.i18n import Catalogs
 
 Kind = Literal["buy", "gift"]
@@ -47,25 +48,9 @@ EXPECTED_SMS: dict[str, int] = {"buy": 1, "gift": 2}
 CLUSTERS = (("Copperbelt", "Kitwe", 105), ("Lusaka", "Chelstone", 120))
 CLUSTER_NAMES = {"Kitwe": "Kitwe Industrial Solar Park", "Chelstone": "Chelstone Neighbourhood Solar"}
 AMOUNTS = (("0.1", 100), ("0.2", 200), ("0.5", 500))  # what is typed, in Wh
-HOP_TIMEOUT_S = 15.0  # more than Africa's Talking waits for an answer
+HOP_TIMEOUT_S = Timeouts().app_reply_s  # how long the gateway client waits for an answer
 RETRY_AFTER_S = 0.05  # after a journey that got no receipt (busy, apology, no answer)
 HARD_LIMIT_S = 120.0  # no load runs longer than this, whatever a drill asks
-
-
-class HttpGateway(Gateway):
-    """The e2e gateway, pointed at a real server process over HTTP instead of an in-process app."""
-
-    async def screen_of(self, session_id: str) -> tuple[str, str]:
-        return "-", "?"  # the session store is another process's business
-
-
-@asynccontextmanager
-async def http_gateways(urls: Sequence[str]) -> AsyncIterator[list[Gateway]]:
-    """One gateway per server process (its own HTTP client), all closed on exit."""
-    timeout = aiohttp.ClientTimeout(total=HOP_TIMEOUT_S)
-    async with AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(aiohttp.ClientSession(url, timeout=timeout)) for url in urls]
-        yield [HttpGateway(client) for client in clients]  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,14 +231,14 @@ class Load:
             self.anomalies.append(str(exc))
             return None
 
-    def _same(self, first: Reply | None, second: Reply | None, phone: Phone, text: str) -> None:
+    def _same(self, first: HttpReply | None, second: HttpReply | None, phone: Phone, text: str) -> None:
         if first is not None and second is not None and first.body != second.body:
             self.anomalies.append(
                 f"a retried hop got another reply ({self.retry}): {phone.number} text={text!r}: "
                 f"{first.body!r} then {second.body!r}"
             )
 
-    async def _post(self, phone: Phone, text: str) -> Reply | None:
+    async def _post(self, phone: Phone, text: str) -> HttpReply | None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:

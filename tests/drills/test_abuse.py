@@ -21,21 +21,25 @@ import hashlib
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 import msgpack
 import pytest
 from redis.asyncio import Redis
 
-from engine.model import LOCKED_UNTIL_RESET, OutboxStatus, User
+from engine.identity.model import LOCKED_UNTIL_RESET, User
+from engine.notifications.model import OutboxStatus
+from engine.uow import Database as Store
+from simulator.protocol import new_session_id
 from tests.drills.conftest import Report
-from tests.drills.load import http_gateways
 from tests.drills.stack import PIN, Stack, open_stack
-from tests.e2e.phone import Gateway, Phone, check_reply, new_session_id, option
+from tests.support.gateway import Gateway, Phone, check_reply, http_gateways, option
 from ussd_server.sessions.keys import session_key
 from ussd_server.sessions.model import TextDigest
 
 pytestmark = pytest.mark.drill
+T = TypeVar("T")
 NEW_PIN = "4826"
 WRONG = "9173"
 # The abuse limits at their defaults, which the load drills' environment raises.
@@ -79,6 +83,13 @@ async def stored_session(stack: Stack, session_id: str) -> dict[str, object]:
     return wire
 
 
+def wire_field(wire: dict[str, object], key: str, kind: type[T]) -> T:
+    """One field of a raw stored session, as the type the session writes it with."""
+    value = wire.get(key)
+    assert isinstance(value, kind), f"the stored session's {key!r} is a {kind.__name__}: {wire}"
+    return value
+
+
 def brute_force(digest: str, length: int, text_for: dict[str, str]) -> list[str]:
     """Every 4-digit PIN, placed where it was typed, against the stored digest: unkeyed, and keyed with guesses."""
     guessed_keys = [TextDigest(p.encode()) for p in ("", "dev-only-pepper-do-not-use-in-production", "enerlectra")]
@@ -110,8 +121,12 @@ async def test_pin_digest_brute_force_finds_nothing(database_url: str, tmp_path:
         await newcomer.send("1", "Chanda Mulenga", NEW_PIN, NEW_PIN)
         registered = await stored_session(stack, newcomer.session_id)
         started = time.perf_counter()
-        found = brute_force(str(bought["d"]), int(bought["n"]), {"buy": "2*1*1*0.1*PIN"})
-        found += brute_force(str(registered["d"]), int(registered["n"]), {"registration": "1*Chanda Mulenga*PIN*PIN"})
+        found = brute_force(wire_field(bought, "d", str), wire_field(bought, "n", int), {"buy": "2*1*1*0.1*PIN"})
+        found += brute_force(
+            wire_field(registered, "d", str),
+            wire_field(registered, "n", int),
+            {"registration": "1*Chanda Mulenga*PIN*PIN"},
+        )
         elapsed = time.perf_counter() - started
         readable = [str(v) for v in (*bought.values(), *registered.values())]
 
@@ -147,7 +162,7 @@ async def test_resuming_a_dropped_pin_change_never_changes_the_pin(
         guesses = [await owner.send(guess) for guess in (WRONG, "7391")]
         store = await stack.open_store()
         try:
-            stored = await store.user_by_phone(user.phone)
+            stored = await store.users.user_by_phone(user.phone)
         finally:
             await store.close()
         assert stored is not None
@@ -161,7 +176,7 @@ async def test_resuming_a_dropped_pin_change_never_changes_the_pin(
         f"PIN unchanged: {still_old}",
     )
     assert resumed == [], "a PIN change is never offered back"
-    assert not any(k in dropped.get("v", {}) for k in ("pin_ok", "pin_proof")), dropped  # type: ignore[operator]
+    assert not any(k in wire_field(dropped, "v", dict) for k in ("pin_ok", "pin_proof")), dropped
     assert lines(guesses[0])[0] == t(stack, user, "err.wrong_pin", attempts_left=2), guesses
     assert still_old, "the PIN changed without the current PIN"
 
@@ -190,7 +205,7 @@ async def test_gift_ping_pong_is_capped_and_sms_stay_within_the_daily_cap(
                 gifts[giver.phone] += 1
         store = await stack.open_store()
         try:
-            rows = {u.phone: await store.list_outbox(recipient=u.phone, limit=500) for u in (a, b)}
+            rows = {u.phone: await store.outbox.list_outbox(recipient=u.phone, limit=500) for u in (a, b)}
         finally:
             await store.close()
         async with aiohttp.ClientSession() as http:
@@ -246,7 +261,7 @@ async def test_a_long_dial_text_walks_three_inputs_and_checks_no_pin(
         bodies = [check_reply(r, "long dial") for r in replies]
         store = await stack.open_store()
         try:
-            stored = await store.user_by_phone(user.phone)
+            stored = await store.users.user_by_phone(user.phone)
         finally:
             await store.close()
 
@@ -283,11 +298,11 @@ async def test_escalating_lockout_ends_locked_until_an_operator_resets_the_pin(
                     await phone.send(option(phone.last, t(stack, user, "home.buy")), "1", "1", "0.1")
                     reply = await phone.send(WRONG)
                 screens.append(lines(reply)[0])
-                locked = await store.user_by_phone(user.phone)
+                locked = await store.users.user_by_phone(user.phone)
                 assert locked is not None
                 if stage < 2:  # the lock's time passes
-                    await store.atomic(lambda tx, u=locked: tx.save_pin_state(replace(u, pin_locked_until=0)))
-            final = await store.user_by_phone(user.phone)
+                    await save_pin_state(store, replace(locked, pin_locked_until=0))
+            final = await store.users.user_by_phone(user.phone)
             phone = await home(stack, gw, user)
             right = await phone.send(option(phone.last, t(stack, user, "home.buy")))
             code, output = await stack.cli("user", "reset-pin", user.phone)
@@ -297,7 +312,7 @@ async def test_escalating_lockout_ends_locked_until_an_operator_resets_the_pin(
             await phone.send(NEW_PIN, NEW_PIN)
             back_home = await phone.send(one_time)
             held = await phone.send(option(phone.last, t(stack, user, "home.send")))
-            rows = await store.list_outbox(recipient=user.phone, limit=100)
+            rows = await store.outbox.list_outbox(recipient=user.phone, limit=100)
         finally:
             await store.close()
 
@@ -324,6 +339,11 @@ async def test_escalating_lockout_ends_locked_until_an_operator_resets_the_pin(
     assert lines(held)[0].startswith(t(stack, user, "hold.until", until="").split(" until")[0]), held
 
 
+async def save_pin_state(store: Store, user: User) -> None:
+    """Write a user's PIN state straight to the database (as time passing, or an operator, would leave it)."""
+    await store.atomic(lambda tx: tx.users.save_pin_state(user))
+
+
 async def wait_for_sms(stack: Stack, user: User, template: str, timeout_s: float = 10.0) -> str:
     """The one-time PIN the server's worker delivered to the dev inbox."""
     deadline = time.monotonic() + timeout_s
@@ -331,8 +351,9 @@ async def wait_for_sms(stack: Stack, user: User, template: str, timeout_s: float
         while True:
             async with http.get(f"{stack.server.url}/dev/sms", params={"phone": user.phone}) as response:
                 for message in (await response.json())["messages"]:
-                    words = message["text"].split()
-                    if "one-time" in message["text"]:
+                    text: str = message["text"]
+                    words = text.split()
+                    if "one-time" in text:
                         return next(w.rstrip(".") for w in words if w.rstrip(".").isdigit() and len(w.rstrip(".")) == 4)
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {template} SMS reached {user.phone}")

@@ -15,54 +15,23 @@ from pathlib import Path
 
 import pytest
 
-from engine.model import User
-from engine.units import cost_of_energy
+from engine.identity.model import User
 from tests.drills.audit import wallets
 from tests.drills.conftest import Report
-from tests.drills.load import CLUSTER_NAMES, http_gateways
+from tests.drills.journeys import at_home, on_buy_pin_screen, t, to_buy_pin
 from tests.drills.stack import PIN, Stack, open_stack
-from tests.e2e.phone import Gateway, Phone, option
+from tests.support.gateway import http_gateways, option
 
 pytestmark = pytest.mark.drill
 WRONG = ("1357", "2468", "9753", "8642", "3579", "4680", "7531", "6824", "5791", "1470", "9630")
 LOCK_MINUTES = 30  # PIN_LOCK_MINUTES default
 RIGHT_PIN_AFTER_S = 0.025
-COST = cost_of_energy(100, 120)  # 0.1 kWh at Chelstone's K1.20/kWh
-
-
-def t(stack: Stack, user: User, key: str, **params: object) -> str:
-    return stack.catalogs.render(str(user.language), key, params)
-
-
-async def at_home(stack: Stack, gateway: Gateway, user: User) -> Phone:
-    """A fresh session (new sessionId) of ``user`` on the home menu, declining to resume an earlier one."""
-    phone = gateway.phone(user.phone, record=False)
-    await phone.dial()
-    if phone.last.startswith("CON " + t(stack, user, "resume.offer")):
-        await phone.send(option(phone.last, t(stack, user, "opt.no")))
-    assert option(phone.last, t(stack, user, "home.buy")), phone.last
-    return phone
-
-
-async def to_buy_pin(stack: Stack, user: User, phone: Phone) -> Phone:
-    """From home to the screen that asks for the PIN to buy 0.1 kWh."""
-    await phone.send(option(phone.last, t(stack, user, "home.buy")))
-    await phone.send(option(phone.last, "Lusaka"))
-    await phone.send(option(phone.last, "Chelstone"))
-    screen = await phone.send("0.1")
-    confirm = t(stack, user, "buy.confirm", wh=100, cluster_name=CLUSTER_NAMES["Chelstone"], cost=COST)
-    assert screen.startswith("CON " + confirm), screen
-    return phone
-
-
-async def on_buy_pin_screen(stack: Stack, gateway: Gateway, user: User) -> Phone:
-    return await to_buy_pin(stack, user, await at_home(stack, gateway, user))
 
 
 async def locked_until(stack: Stack, user: User) -> int:
     store = await stack.open_store()
     try:
-        now = await store.user_by_phone(user.phone)
+        now = await store.users.user_by_phone(user.phone)
     finally:
         await store.close()
     assert now is not None

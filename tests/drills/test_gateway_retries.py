@@ -15,8 +15,9 @@ import pytest
 
 from tests.drills.audit import audit_ledger, expected_wallets, operations_since, wallets
 from tests.drills.conftest import Report
-from tests.drills.load import Load, Retry, http_gateways
+from tests.drills.load import Load, Retry
 from tests.drills.stack import open_stack
+from tests.support.gateway import http_gateways
 
 pytestmark = pytest.mark.drill
 CALLERS = 16

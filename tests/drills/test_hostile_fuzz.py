@@ -24,23 +24,15 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from engine.model import User
-from engine.units import cost_of_energy
+from engine.identity.model import User
+from engine.kernel.units import cost_of_energy
+from simulator.protocol import HttpReply, new_session_id
 from tests.drills.audit import audit_ledger, cli_verify
 from tests.drills.conftest import Report
-from tests.drills.load import CLUSTER_NAMES, Receipt, classify, http_gateways
+from tests.drills.load import CLUSTER_NAMES, Receipt, classify
 from tests.drills.stack import PIN, Stack, open_stack
-from tests.e2e.phone import (
-    SERVICE_CODE,
-    Gateway,
-    Phone,
-    Reply,
-    check_reply,
-    new_session_id,
-    option,
-    reference_in,
-    unique_phone,
-)
+from tests.support.gateway import SERVICE_CODE, Gateway, Phone, check_reply, http_gateways, option, reference_in
+from tests.support.phones import unique_phone
 
 pytestmark = pytest.mark.drill
 EXAMPLES = 150
@@ -116,7 +108,7 @@ class Fuzzer:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.sent: list[tuple[Any, Reply | str]] = []  # the request, and its reply or why none came
+        self.sent: list[tuple[Any, HttpReply | str]] = []  # the request, and its reply or why none came
 
     async def send_all(self, batch: list[Request]) -> None:
         async with asyncio.timeout(BATCH_TIMEOUT_S):
@@ -219,7 +211,7 @@ async def test_hostile_callbacks_never_break_the_server_or_the_victim(
         code, output = await cli_verify(stack)
         store = await stack.open_store()
         try:
-            victim_now = await store.user_by_phone(victim_user.phone)
+            victim_now = await store.users.user_by_phone(victim_user.phone)
         finally:
             await store.close()
 

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.model import User
-from engine.pins import usable_cores
+from engine.identity.model import User
 from tests.drills.audit import cli_verify, wallets
 from tests.drills.conftest import Report
-from tests.drills.load import http_gateways
+from tests.drills.journeys import COST, on_buy_pin_screen, t
 from tests.drills.stack import PIN, Stack, open_stack
-from tests.drills.test_brute_force import COST, on_buy_pin_screen, t
-from tests.e2e.phone import Phone
+from tests.support.gateway import Phone, http_gateways
+from ussd_server.kdf_pool import usable_cores
 
 pytestmark = pytest.mark.drill
 CALLERS = 8 * usable_cores()  # the server runs on this machine: its KDF has usable_cores() - 1 threads
@@ -102,7 +101,7 @@ def is_receipt(stack: Stack, user: User, reply: str) -> bool:
 async def pin_failures(stack: Stack, users: list[User]) -> dict[str, int]:
     store = await stack.open_store()
     try:
-        found = {u.phone: await store.user_by_phone(u.phone) for u in users}
+        found = {u.phone: await store.users.user_by_phone(u.phone) for u in users}
     finally:
         await store.close()
     return {phone: user.pin_failures if user else -1 for phone, user in found.items()}

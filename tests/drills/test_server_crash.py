@@ -15,8 +15,9 @@ import pytest
 
 from tests.drills.audit import audit_ledger, cli_verify
 from tests.drills.conftest import Report
-from tests.drills.load import Load, http_gateways
+from tests.drills.load import Load
 from tests.drills.stack import open_stack
+from tests.support.gateway import http_gateways
 
 pytestmark = pytest.mark.drill
 CALLERS = 24

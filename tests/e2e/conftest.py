@@ -2,7 +2,8 @@
 
 Every test gets its own migrated database (SQLite and PostgreSQL, through the
 shared ``database_url`` fixture) seeded with the demo data, and talks to the
-app only through ``POST /ussd`` like Africa's Talking does. Redis is shared
+app only through ``POST /ussd`` like Africa's Talking does (the gateway and
+phones of tests/support/gateway.py, over the app's test server). Redis is shared
 with everything else on this machine, so tests never flush it: every dial
 uses a fresh ``sessionId`` and a number made for this test run, and the keys a
 test created are deleted when it ends.
@@ -13,28 +14,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from engine.model import User
+from engine.identity.model import User
 from engine.platform import Platform
-from engine.wallet import Balances
+from engine.wallet.views import Balances
+from simulator.protocol import Endpoints, GatewayClient
 from storage import open_store
-from tests.conftest import redis_url
-from tests.e2e.phone import Client, Gateway, Phone, ScreenLog, unique_phone
+from tests.e2e.screen_log import ScreenLog
+from tests.support.gateway import Gateway, Phone, ScreenRecorder
+from tests.support.phones import unique_phone
+from tests.support.redis import redis_url
 from ussd_server.app import create_app
-from ussd_server.appkeys import PLATFORM, SMS_BACKEND, USSD
+from ussd_server.appkeys import PLATFORM, SESSIONS, SMS_BACKEND, USSD
 from ussd_server.demo import DEMO_PIN, seed_demo
 from ussd_server.i18n import Catalogs
+from ussd_server.phones import parse_zambian_mobile
+from ussd_server.sessions import keys
+from ussd_server.sessions.redis_store import RedisSessionStore
 from ussd_server.settings import Settings
 from ussd_server.sms.backends import InboxBackend
+
+Client = TestClient[web.Request, web.Application]
 
 LANGUAGES = ("en", "ny", "bem")
 SCREEN_LENGTHS_JSON = Path(__file__).parent / ".screen_lengths.json"
@@ -50,18 +60,52 @@ BASE_ENV = {
 _SCREEN_LOG = pytest.StashKey[ScreenLog]()
 
 
+class AppGateway(Gateway):
+    """The gateway of an app in the test's process: it can read the screen a session is on, and clean up."""
+
+    def __init__(
+        self, client: Client, log: ScreenRecorder | None = None, *, params: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(GatewayClient(client.session, Endpoints.from_url(client.make_url("/"))), log, params=params)
+        self.app = client.app
+
+    async def screen_of(self, session_id: str) -> tuple[str, str]:
+        """The screen a session is on and its language, as the session store has it."""
+        try:
+            session = await self.app[SESSIONS].load(session_id)
+        except Exception as exc:  # the store may be down on purpose (outage tests)
+            return f"({type(exc).__name__})", "?"
+        if session is None:
+            return "(no session)", "?"
+        return session.state, session.language
+
+    async def forget(self) -> None:
+        """Delete the session and resume keys this gateway's requests created (only those; locks expire)."""
+        store = self.app[SESSIONS]
+        for session_id in self.session_ids:
+            await store.delete(session_id)
+        if not isinstance(store, RedisSessionStore):
+            return  # sessions in process memory go with the app
+        for phone in self.phones:
+            try:
+                key = keys.resume_key(parse_zambian_mobile(phone), store.prefix)
+            except Exception:  # not a Zambian number: no resume key was ever written for it
+                continue
+            await store.client.delete(key)
+
+
 @dataclass
 class World:
     """One running app and what a test needs around it."""
 
     client: Client
-    gateway: Gateway
+    gateway: AppGateway
     platform: Platform
     settings: Settings
     catalogs: Catalogs
 
-    def phone(self, number: str | None = None, **kwargs: Any) -> Phone:
-        return self.gateway.phone(number, **kwargs)
+    def phone(self, number: str | None = None, *, record: bool = True) -> Phone:
+        return self.gateway.phone(number, record=record)
 
     @property
     def inbox(self) -> InboxBackend:
@@ -114,7 +158,7 @@ async def running_app(
         platform = app[PLATFORM]
         if seed:
             await seed_demo(platform)
-        gateway = Gateway(client, log, params=params)
+        gateway = AppGateway(client, log, params=params)
         world = World(client, gateway, platform, settings, app[USSD].catalogs)
         try:
             yield world
@@ -145,7 +189,7 @@ def screen_log(request: pytest.FixtureRequest) -> Iterator[ScreenLog]:
         log.write(SCREEN_LENGTHS_JSON)
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     log = config.stash.get(_SCREEN_LOG, None)
     if log is None or not log.screens:
         return

@@ -6,9 +6,10 @@ import logging
 
 import pytest
 
-from tests.conftest import PRODUCTION
+from tests.conftest import PRODUCTION, TEST_HASHER
 from tests.e2e.conftest import BASE_ENV, World, running_app
-from tests.e2e.phone import option, unique_phone
+from tests.support.gateway import option
+from tests.support.phones import unique_phone
 from ussd_server import demo
 from ussd_server.bootstrap import open_platform
 from ussd_server.settings import Settings
@@ -45,19 +46,19 @@ async def test_a_dev_server_on_an_empty_database_loads_the_demo_data(
 
 async def test_a_dev_server_never_seeds_a_database_someone_has_used(sqlite_url: str) -> None:
     env = {**BASE_ENV, "DATABASE_URL": sqlite_url}
-    platform = await open_platform(Settings.from_env(env))
+    platform = await open_platform(Settings.from_env(env), hasher=TEST_HASHER)
     try:
         await platform.users.register(phone=unique_phone(), name="Someone Real", language="en", pin=demo.DEMO_PIN)
     finally:
         await platform.store.close()
     async with running_app({"DATABASE_URL": sqlite_url}, seed=False) as world:
-        assert await world.platform.store.count_users() == 1
-        assert await world.platform.store.list_clusters() == []
+        assert await world.platform.store.users.count_users() == 1
+        assert await world.platform.store.clusters.list_clusters() == []
 
 
 async def test_a_production_server_never_seeds(sqlite_url: str) -> None:
     async with running_app({**PRODUCTION, "DATABASE_URL": sqlite_url}, seed=False) as world:
-        assert await world.platform.store.count_users() == 0
-        assert await world.platform.store.list_clusters() == []
+        assert await world.platform.store.users.count_users() == 0
+        assert await world.platform.store.clusters.list_clusters() == []
         async with world.client.get("/dev/sms", params={"phone": "+260977123456"}) as response:
             assert response.status == 404, "the SMS inbox is a dev tool"

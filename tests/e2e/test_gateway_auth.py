@@ -10,10 +10,11 @@ from __future__ import annotations
 import pytest
 from aiohttp import encode_basic_auth
 
-from tests.conftest import redis_url
+from simulator.protocol import new_session_id
 from tests.e2e.conftest import running_app
-from tests.e2e.phone import SERVICE_CODE, check_reply, new_session_id, unique_phone
-from tests.integration.redis_server import throwaway_redis
+from tests.support.gateway import SERVICE_CODE, check_reply
+from tests.support.phones import unique_phone
+from tests.support.redis import redis_url, throwaway_redis
 
 SECRET = "gw-secret-0123456789abcdef-0123456789"
 USER = "africastalking"

@@ -12,14 +12,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from engine.clock import MICROS_PER_SECOND
-from engine.errors import PinLocked, WrongPin
-from engine.model import LOCKED_UNTIL_RESET, OutboxRow, User
-from tests.conftest import redis_url
+from engine.identity.model import LOCKED_UNTIL_RESET, User
+from engine.kernel.clock import MICROS_PER_SECOND
+from engine.kernel.errors import PinLocked, WrongPin
+from engine.notifications.model import OutboxRow
+from simulator.protocol import new_session_id
 from tests.e2e.conftest import World, running_app
-from tests.e2e.phone import Phone, ScreenLog, check_reply, new_session_id, reference_in
-from tests.e2e.test_journeys import MWILA, choose, dial_home, go_to_kwh, lines
-from ussd_server.appkeys import SESSIONS
+from tests.e2e.journeys import MWILA, choose, dial_home, go_to_kwh, lines
+from tests.e2e.screen_log import ScreenLog
+from tests.support.gateway import Phone, check_reply, reference_in
+from tests.support.redis import redis_url
+from ussd_server.appkeys import KDF_POOL, SESSIONS
 from ussd_server.demo import DEMO_PIN
 from ussd_server.sessions.store import SessionStore
 
@@ -52,7 +55,9 @@ async def limited(
 
 
 async def outbox(world: World, user: User, template: str) -> list[OutboxRow]:
-    return [r for r in await world.platform.store.list_outbox(recipient=user.phone) if r.message.template == template]
+    return [
+        r for r in await world.platform.store.outbox.list_outbox(recipient=user.phone) if r.message.template == template
+    ]
 
 
 async def first_hop(phone: Phone, text: str) -> str:
@@ -250,7 +255,7 @@ async def test_a_dial_string_walks_a_few_inputs_and_never_takes_a_pin(database_u
     env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url(), "DIAL_SHORTCUT_MAX_INPUTS": "10"}
     async with running_app(env, screen_log) as world:
         user = await world.new_user("en", "Mapalo Phiri")
-        kdf = world.platform.users.kdf
+        kdf = world.client.app[KDF_POOL]
         runs = kdf.runs
         # Buy, Lusaka, Chelstone, 1 kWh, then the PIN: the walk stops on the PIN screen and asks for it.
         shown = await first_hop(world.phone(user.phone), "2*1*1*1*" + DEMO_PIN)
@@ -260,7 +265,7 @@ async def test_a_dial_string_walks_a_few_inputs_and_never_takes_a_pin(database_u
 
     async with running_app({"DATABASE_URL": database_url, "REDIS_URL": redis_url()}, screen_log) as world:
         user = await world.new_user("en", "Mapalo Phiri Two")
-        kdf = world.platform.users.kdf
+        kdf = world.client.app[KDF_POOL]
         runs = kdf.runs
         long_text = "*".join(["2", "1", "1", "1", DEMO_PIN] * 130)  # ~1,700 characters of inputs
         reply = await first_hop(world.phone(user.phone), long_text)
@@ -354,7 +359,7 @@ async def test_the_lock_wording_follows_its_stage(world: World) -> None:
     # The second lock lasts 24 hours.
     await lock(world, user)
     stored = await world.user(user.phone)
-    await store.atomic(lambda tx: tx.save_pin_state(_unlocked(stored)))
+    await store.atomic(lambda tx: tx.users.save_pin_state(_unlocked(stored)))
     await lock(world, user)
     stored = await world.user(user.phone)
     hours = -(-(stored.pin_locked_until - world.platform.clock.now_us()) // (3600 * MICROS_PER_SECOND))
@@ -362,7 +367,7 @@ async def test_the_lock_wording_follows_its_stage(world: World) -> None:
     reply = await choose(world, phone, "en", "home.buy")
     assert lines(reply)[0].startswith(f"Your PIN is locked for {hours} more hours (until "), reply
     # The third lasts until an operator resets it.
-    await store.atomic(lambda tx: tx.save_pin_state(_unlocked(stored)))
+    await store.atomic(lambda tx: tx.users.save_pin_state(_unlocked(stored)))
     await lock(world, user)
     assert (await world.user(user.phone)).pin_locked_until == LOCKED_UNTIL_RESET
     phone = await dial_home(world, user)
@@ -381,7 +386,9 @@ async def test_an_operator_reset_is_changed_on_the_next_dial_and_holds_sending(w
     await lock(world, user, times=3)
     await world.platform.users.reset_pin(user)
     [sms] = [
-        r for r in await world.platform.store.list_outbox(recipient=user.phone) if r.message.template == "sms.pin_reset"
+        r
+        for r in await world.platform.store.outbox.list_outbox(recipient=user.phone)
+        if r.message.template == "sms.pin_reset"
     ]
     one_time = str(sms.message.params["pin"])
     text = await world.sms_containing(user.phone, "one-time PIN")
@@ -400,7 +407,7 @@ async def test_an_operator_reset_is_changed_on_the_next_dial_and_holds_sending(w
     assert not stored.pin_must_change
     assert lines(held)[0].startswith("For your safety after a PIN reset, sending and paying are paused until "), held
     await world.platform.users.verify_pin(stored, NEW_PIN)
-    rows = await world.platform.store.list_outbox(recipient=user.phone)
+    rows = await world.platform.store.outbox.list_outbox(recipient=user.phone)
     assert any(r.message.template == "sms.pin_changed" for r in rows), "an SMS on every PIN change"
 
 

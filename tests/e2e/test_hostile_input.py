@@ -18,8 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.ledger.verify import verify_ledger
+from simulator.protocol import new_session_id
 from tests.e2e.conftest import World
-from tests.e2e.phone import SERVICE_CODE, check_reply, new_session_id, unique_phone
+from tests.support.gateway import SERVICE_CODE, check_reply
+from tests.support.phones import unique_phone
 from ussd_server.demo import DEMO_PIN
 
 LONG_INPUT = 182  # the most a USSD handset lets anyone type in one go
@@ -93,7 +95,7 @@ def _no_internal_error(body: str, what: Any) -> None:
 
 
 async def _ledger_verifies(world: World) -> None:
-    report = await verify_ledger(world.platform.store)
+    report = await verify_ledger(world.platform.store.ledger)
     assert report.ok, report
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from aiohttp import encode_basic_auth
 
-from tests.conftest import redis_url
+from simulator.protocol import new_session_id
 from tests.e2e.conftest import World, running_app
-from tests.e2e.phone import SERVICE_CODE, ScreenLog, check_reply, new_session_id, unique_phone
+from tests.e2e.screen_log import ScreenLog
+from tests.support.gateway import SERVICE_CODE, check_reply
+from tests.support.phones import unique_phone
+from tests.support.redis import redis_url
 
 SECRET = "gw-secret-0123456789abcdef"
 
@@ -97,7 +100,7 @@ async def test_events_accept_an_end_of_session_notification(world: World) -> Non
     reply = await world.gateway.post("/ussd/events", event)
     assert (reply.status, reply.body) == (200, "OK"), reply
     assert (await world.gateway.post("/ussd/events", event)).status == 200, "a repeated notification is fine"
-    funnel = {f.screen: f for f in await world.platform.store.ussd_funnel()}
+    funnel = {f.screen: f for f in await world.platform.ussd_funnel()}
     assert (funnel["wallet"].sessions, funnel["wallet"].dropped) == (1, 1), funnel
     reply = await world.gateway.post("/ussd/events", {k: v for k, v in END_OF_SESSION.items() if k != "sessionId"})
     assert reply.status == 400, reply

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import re
 
-from engine.local_time import local_text
-from engine.model import ClusterKind, OutboxRow, User
-from engine.units import cost_of_energy, format_energy, format_money
+from engine.energy.model import ClusterKind
+from engine.identity.model import User
+from engine.kernel.local_time import local_text
+from engine.kernel.units import cost_of_energy, format_energy, format_money
+from engine.notifications.model import OutboxRow
 from tests.e2e.conftest import LANGUAGES, World
-from tests.e2e.phone import Phone, option, reference_in, unique_phone
+from tests.e2e.journeys import MWILA, WRONG_PIN, choose, dial_home, go_to_kwh, lines
+from tests.support.gateway import Phone, option, reference_in
+from tests.support.phones import unique_phone
 from ussd_server.demo import DEMO_PIN
 
 NEW_PIN = "4826"
-WRONG_PIN = "9173"
 # What a user reads with one try left: the singular form, in each language.
 ONE_TRY_LEFT = {
     "en": "Wrong PIN. 1 try left.",
@@ -27,7 +30,6 @@ ONE_TRY_LEFT = {
     "bem": "PIN tailungeme. Kwashala umuku umo fye.",
 }
 LANGUAGE_NAMES = {"en": "English", "ny": "Chinyanja", "bem": "Ichibemba"}
-MWILA = "+260977123456"  # a demo user (Bemba by default)
 KABULONGA = ("Lusaka", "Kabulonga Micro-Grid", "lsk-kabulonga-micro", 115)
 
 
@@ -35,35 +37,8 @@ def other_language(language: str) -> str:
     return LANGUAGES[(LANGUAGES.index(language) + 1) % len(LANGUAGES)]
 
 
-def lines(reply: str) -> list[str]:
-    return reply[4:].split("\n")
-
-
-async def dial_home(world: World, user: User) -> Phone:
-    phone = world.phone(user.phone)
-    reply = await phone.dial()
-    lang = str(user.language)
-    assert reply.startswith("CON "), reply
-    assert lines(reply)[0] == world.t(lang, "home.title", first_name=user.name.split()[0]), reply
-    assert world.t(lang, "home.buy") in reply, reply
-    return phone
-
-
-async def choose(world: World, phone: Phone, language: str, key: str, **params: object) -> str:
-    """Press the number of the option labelled with catalog text ``key``."""
-    return await phone.send(option(phone.last, world.t(language, key, **params)))
-
-
-async def go_to_kwh(world: World, phone: Phone, lang: str, region: str, cluster: str) -> str:
-    await choose(world, phone, lang, "home.buy")
-    assert lines(phone.last)[0] == world.t(lang, "buy.region"), phone.last
-    await phone.send(option(phone.last, region))
-    assert lines(phone.last)[0] == world.t(lang, "buy.cluster", region=region), phone.last
-    return await phone.send(option(phone.last, cluster))
-
-
 async def outbox(world: World, phone: str, template: str | None = None) -> list[OutboxRow]:
-    rows = await world.platform.store.list_outbox(recipient=phone, limit=100)
+    rows = await world.platform.store.outbox.list_outbox(recipient=phone, limit=100)
     return [r for r in rows if template is None or r.message.template == template]
 
 

@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from tests.e2e.conftest import running_app
-from tests.e2e.phone import SERVICE_CODE, check_reply, unique_phone
+from tests.support.gateway import SERVICE_CODE, check_reply
+from tests.support.phones import unique_phone
 from ussd_server.logfields import log_phone
 
 FORGED = "\n2026-12-01 INFO forged"

@@ -15,11 +15,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from engine.pins import KdfQueue
-from tests.conftest import redis_url
 from tests.e2e.conftest import World, running_app
-from tests.e2e.phone import ScreenLog, option
-from tests.e2e.test_journeys import WRONG_PIN, choose, dial_home, go_to_kwh, lines
+from tests.e2e.journeys import WRONG_PIN, choose, dial_home, go_to_kwh, lines
+from tests.e2e.screen_log import ScreenLog
+from tests.support.gateway import option
+from tests.support.redis import redis_url
+from ussd_server.appkeys import KDF_POOL
 from ussd_server.demo import DEMO_PIN
 
 WAIT_BUDGET_MS = 1000
@@ -34,17 +35,17 @@ async def world(database_url: str, screen_log: ScreenLog) -> AsyncIterator[World
         "REDIS_URL": redis_url(),
         "PIN_MAX_WAIT_MS": str(WAIT_BUDGET_MS),
         "PIN_RETRY_MAX_WAIT_MS": str(RETRY_BUDGET_MS),
+        "PIN_KDF_THREADS": "1",
     }
     async with running_app(env, screen_log) as w:
-        w.platform.users.kdf = KdfQueue(workers=1)
-        await w.platform.users.kdf.run(lambda: time.sleep(KDF_S))
+        await w.client.app[KDF_POOL].run(lambda: time.sleep(KDF_S))
         yield w
 
 
 @contextlib.contextmanager
 def queue_ahead(world: World, past_ms: int = RETRY_BUDGET_MS) -> Iterator[None]:
     """Other callers' checks stand in the queue until the next one would wait longer than ``past_ms``."""
-    kdf = world.platform.users.kdf
+    kdf = world.client.app[KDF_POOL]
     with contextlib.ExitStack() as places:
         while kdf.expected_wait_s() * 1000 <= past_ms:
             places.enter_context(kdf.admit(None))

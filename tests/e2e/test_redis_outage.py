@@ -1,6 +1,6 @@
 """Redis goes away mid-journey: callers get a quick, polite END; operators see it in /health.
 
-Uses a private redis-server (tests/integration/redis_server.py), never the
+Uses a private redis-server (tests/support/redis.py), never the
 shared one. Bounds are generous (the store is built to answer within about a
 second): what matters is that the gateway's ~10 s deadline is never at risk.
 """
@@ -12,8 +12,9 @@ import time
 import pytest
 
 from tests.e2e.conftest import World, running_app
-from tests.e2e.phone import ScreenLog, option
-from tests.integration.redis_server import redis_server_binary, throwaway_redis
+from tests.e2e.screen_log import ScreenLog
+from tests.support.gateway import option
+from tests.support.redis import redis_server_binary, throwaway_redis
 
 BUSY_BOUND_S = 2.0
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 
+from engine.identity.model import User
+from engine.kernel.units import cost_of_energy
 from engine.ledger.model import TransferCode
-from engine.model import User
-from engine.units import cost_of_energy
 from tests.e2e.conftest import World
-from tests.e2e.phone import Phone, check_reply, option, reference_in
+from tests.support.gateway import Phone, check_reply, option, reference_in
 from ussd_server.demo import DEMO_PIN
 
 CLUSTER_ID, CLUSTER_NAME, PRICE = "lsk-kabulonga-micro", "Kabulonga Micro-Grid", 115
@@ -45,7 +45,7 @@ async def _assert_bought_once(world: World, user: User, pool_before: int, ref: s
     assert (len(payments), len(energy)) == (1, 1), f"one ledger operation expected, got {history.entries}"
     rows = [
         r
-        for r in await world.platform.store.list_outbox(recipient=user.phone, limit=100)
+        for r in await world.platform.store.outbox.list_outbox(recipient=user.phone, limit=100)
         if r.message.template == "sms.cluster_purchase"
     ]
     assert len(rows) == 1, f"one purchase SMS expected, got {len(rows)}"

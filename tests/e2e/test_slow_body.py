@@ -7,8 +7,10 @@ import contextlib
 
 from aiohttp import FormData
 
+from simulator.protocol import new_session_id
 from tests.e2e.conftest import running_app
-from tests.e2e.phone import SERVICE_CODE, check_reply, new_session_id, unique_phone
+from tests.support.gateway import SERVICE_CODE, check_reply
+from tests.support.phones import unique_phone
 
 TIMEOUT_S = 0.5
 # Only a guard against a hung test: the trickled body would take 100 s to complete, so a 408 before

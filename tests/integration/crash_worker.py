@@ -27,7 +27,7 @@ WALLETS = [f"w{i}" for i in range(8)]
 
 async def main(url: str, prefix: str) -> None:
     store = await open_store(url)
-    await store.create_accounts(
+    await store.ledger.create_accounts(
         [
             Account("world", Ledger.ZMW, AccountKind.ISSUANCE),
             *[
@@ -54,7 +54,7 @@ async def main(url: str, prefix: str) -> None:
                 Transfer(f"{tid}p", "world", b, 30, flags=TransferFlags.PENDING | TransferFlags.LINKED, timeout_s=60),
                 Transfer(tid, flags=TransferFlags.POST_PENDING, pending_id=f"{tid}p"),
             ]
-        results = await store.create_transfers(batch)
+        results = await store.ledger.create_transfers(batch)
         if all(r is R.OK for r in results):
             sys.stdout.write("".join(f"ack {t.id}\n" for t in batch))
             sys.stdout.flush()

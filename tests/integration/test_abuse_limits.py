@@ -11,19 +11,19 @@ from dataclasses import replace
 
 import pytest
 
-from engine import errors
-from engine.clock import ManualClock
-from engine.model import User
+from engine.identity.model import User
+from engine.kernel import errors
+from engine.kernel.clock import ManualClock
 from engine.platform import Platform
-from engine.ports import Store
-from tests.conftest import TEST_CONFIG
+from engine.uow import Database as Store
+from tests.conftest import TEST_CONFIG, TEST_HASHER
 
 CONFIG = replace(TEST_CONFIG, gifts_per_day=2, offers_per_day=4, max_open_offers_per_pair=2, min_transfer_wh=100)
 
 
 @pytest.fixture
 async def capped(store: Store, clock: ManualClock) -> Platform:
-    platform = Platform(store, CONFIG, clock)
+    platform = Platform(store, CONFIG, TEST_HASHER, clock)
     await platform.bootstrap()
     await platform.clusters.create(
         cluster_id="lsk-caps",
@@ -57,12 +57,12 @@ async def test_gifts_stop_at_the_daily_cap_and_start_again_the_next_local_day(
     # A retried gift is the same gift: it neither moves energy again nor uses the cap.
     await capped.trading.trade(seller=a, buyer_phone=b.phone, wh=100, price_ngwee_per_kwh=0, operation_id="g2")
     before = (await energy(capped, a), await energy(capped, b))
-    outbox = len(await capped.store.list_outbox(limit=500))
+    outbox = len(await capped.store.outbox.list_outbox(limit=500))
     with pytest.raises(errors.DailyLimitReached) as refused:
         await capped.trading.trade(seller=a, buyer_phone=b.phone, wh=100, price_ngwee_per_kwh=0, operation_id="g3")
     assert refused.value.params["kind"] == "gifts"
     assert (await energy(capped, a), await energy(capped, b)) == before, "a refused gift moves nothing"
-    assert len(await capped.store.list_outbox(limit=500)) == outbox, "and sends no SMS"
+    assert len(await capped.store.outbox.list_outbox(limit=500)) == outbox, "and sends no SMS"
     # B can still give back: the cap is per giver.
     await capped.trading.trade(seller=b, buyer_phone=a.phone, wh=100, price_ngwee_per_kwh=0, operation_id="g4")
     clock.advance(24 * 3600)

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from engine.clock import ManualClock
-from engine.model import OutboxStatus
+from engine.kernel.clock import ManualClock
+from engine.notifications.model import OutboxStatus
 from engine.platform import Platform
 from tests.integration.at_sms_stub import Answer, AtSmsStub
 from ussd_server.i18n import Catalogs
@@ -160,7 +160,8 @@ async def test_settings_choose_the_backend() -> None:
         await backend.close()
     live = build_backend(Settings(sms_backend="africastalking", at_username="enerlectra", at_api_key=API_KEY))
     try:
-        assert live.sdk._make_url("/messaging") == "https://api.africastalking.com/version1/messaging"  # type: ignore[attr-defined]
+        assert isinstance(live, AfricasTalkingBackend)
+        assert live.sdk._make_url("/messaging") == "https://api.africastalking.com/version1/messaging"
     finally:
         await live.close()
 
@@ -171,12 +172,12 @@ async def test_an_outbox_row_travels_to_africas_talking_and_back(
     """Registration queues a Nyanja welcome; the worker sends it; AT's delivery report settles it."""
     await platform.users.register(phone=PHONE, name="Chipo", language="ny", pin="5173")
     settings = Settings(sms_backend="africastalking", at_api_key=API_KEY, sms_timeout_s=TIMEOUT_S)
-    assert await OutboxWorker(platform.store, at, Catalogs.load(), settings, clock).run_once() == 1
+    assert await OutboxWorker(platform.sms_outbox, at, Catalogs.load(), settings, clock).run_once() == 1
     (request,) = stub.requests
     assert request.form["message"].startswith("Takulandirani ku Enerlectra! Takuikirani K5.00 mu wallet")
-    (row,) = await platform.store.list_outbox(recipient=PHONE)
+    (row,) = await platform.store.outbox.list_outbox(recipient=PHONE)
     assert (row.status, row.provider_ref) == (OutboxStatus.SENT, "ATXid_00000001")
     report = parse_delivery_report({"id": "ATXid_00000001", "status": "Success", "phoneNumber": PHONE})
-    assert await apply_delivery_report(platform.store, report)
-    (row,) = await platform.store.list_outbox(recipient=PHONE)
+    assert await apply_delivery_report(platform.sms_outbox, report)
+    (row,) = await platform.store.outbox.list_outbox(recipient=PHONE)
     assert row.status is OutboxStatus.DELIVERED

@@ -18,6 +18,7 @@ from engine.ledger.model import AccountFlags
 from engine.ledger.verify import verify_ledger
 from tests.conftest import StoreOpener
 
+# SQLite and PostgreSQL only: the in-memory database dies with its process, so there is nothing to recover.
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 3
 ACKS_PER_ROUND = 120
@@ -56,14 +57,14 @@ async def test_acknowledged_transfers_survive_sigkill(database_url: str, open_te
     for round_ in range(ROUNDS):
         acknowledged += await asyncio.to_thread(run_until_killed, database_url, f"r{round_}")
         store = await open_test_store()
-        found = await store.lookup_transfers(acknowledged)
+        found = await store.ledger.lookup_transfers(acknowledged)
         assert set(found) == set(acknowledged), "an acknowledged transfer was lost"
-        entries = await store.chain_entries(after_seq=0, limit=1_000_000)
+        entries = await store.ledger.chain_entries(after_seq=0, limit=1_000_000)
         ids = [e.id for e in entries]
         assert len(ids) == len(set(ids)), "a transfer was stored twice"
-        report = await verify_ledger(store)
+        report = await verify_ledger(store.ledger)
         assert report.ok, report.problems
-        for account in await store.list_accounts():
+        for account in await store.ledger.list_accounts():
             if account.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS:
                 assert account.balance >= 0
         await store.close()

@@ -1,11 +1,11 @@
-"""The ledger contract: the same tests against SQLite and PostgreSQL."""
+"""The ledger contract: the same tests against SQLite, PostgreSQL and the in-memory database."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine import errors
-from engine.clock import ManualClock
+from engine.kernel import errors
+from engine.kernel.clock import ManualClock
 from engine.ledger.model import (
     Account,
     AccountFlags,
@@ -17,17 +17,22 @@ from engine.ledger.model import (
     Transfer,
     TransferFlags,
 )
+from engine.ledger.ports import LedgerReader, LedgerWriter
 from engine.ledger.verify import verify_ledger
-from engine.ports import Store
+from engine.uow import Database as Store
+from tests.conftest import StoreOpener
+from tests.integration.conftest import ALL_BACKENDS
 
 R = CreateTransferResult
 F = TransferFlags
 WALLET = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
 
+pytestmark = ALL_BACKENDS
+
 
 @pytest.fixture
-async def ledger(store: Store) -> Store:
-    results = await store.create_accounts(
+async def ledger(store: Store) -> LedgerWriter:
+    results = await store.ledger.create_accounts(
         [
             Account("world", Ledger.ZMW, AccountKind.ISSUANCE),
             Account("alice", Ledger.ZMW, AccountKind.USER_WALLET, owner="alice", flags=WALLET),
@@ -37,18 +42,18 @@ async def ledger(store: Store) -> Store:
         ]
     )
     assert results == [CreateAccountResult.OK] * 5
-    assert await store.create_transfers([Transfer("fund-alice", "world", "alice", 1000)]) == [R.OK]
-    return store
+    assert await store.ledger.create_transfers([Transfer("fund-alice", "world", "alice", 1000)]) == [R.OK]
+    return store.ledger
 
 
-async def balances(store: Store, *ids: str) -> list[tuple[int, int, int, int]]:
-    accounts = await store.lookup_accounts(list(ids))
+async def balances(ledger: LedgerReader, *ids: str) -> list[tuple[int, int, int, int]]:
+    accounts = await ledger.lookup_accounts(list(ids))
     return [
         (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted) for a in (accounts[i] for i in ids)
     ]
 
 
-async def test_accounts_are_idempotent_and_start_empty(ledger: Store) -> None:
+async def test_accounts_are_idempotent_and_start_empty(ledger: LedgerWriter) -> None:
     again = await ledger.create_accounts(
         [
             Account("alice", Ledger.ZMW, AccountKind.USER_WALLET, owner="alice", flags=WALLET),
@@ -68,7 +73,7 @@ async def test_accounts_are_idempotent_and_start_empty(ledger: Store) -> None:
     assert await balances(ledger, "fresh") == [(0, 0, 0, 0)]  # balances come only from transfers
 
 
-async def test_a_transfer_moves_posted_balances(ledger: Store) -> None:
+async def test_a_transfer_moves_posted_balances(ledger: LedgerWriter) -> None:
     assert await ledger.create_transfers([Transfer("t1", "alice", "bob", 300, code=10, reference="REF")]) == [R.OK]
     assert await balances(ledger, "alice", "bob") == [(0, 300, 0, 1000), (0, 0, 0, 300)]
     stored = (await ledger.lookup_transfers(["t1"]))["t1"]
@@ -100,7 +105,7 @@ async def test_a_transfer_moves_posted_balances(ledger: Store) -> None:
         (Transfer("x", flags=F.VOID_PENDING, pending_id="fund-alice"), R.PENDING_TRANSFER_NOT_PENDING),
     ],
 )
-async def test_refused_transfers_change_nothing(ledger: Store, transfer: Transfer, result: R) -> None:
+async def test_refused_transfers_change_nothing(ledger: LedgerWriter, transfer: Transfer, result: R) -> None:
     head = await ledger.chain_head()
     before = await ledger.list_accounts()
     assert await ledger.create_transfers([transfer]) == [result]
@@ -108,7 +113,7 @@ async def test_refused_transfers_change_nothing(ledger: Store, transfer: Transfe
     assert await ledger.list_accounts() == before
 
 
-async def test_same_id_same_fields_is_exists_and_applies_once(ledger: Store) -> None:
+async def test_same_id_same_fields_is_exists_and_applies_once(ledger: LedgerWriter) -> None:
     t = Transfer("pay-1", "alice", "bob", 100, reference="AAA")
     assert await ledger.create_transfers([t]) == [R.OK]
     assert await ledger.create_transfers([t]) == [R.EXISTS]
@@ -119,7 +124,7 @@ async def test_same_id_same_fields_is_exists_and_applies_once(ledger: Store) -> 
     assert await balances(ledger, "bob") == [(0, 0, 0, 100)]
 
 
-async def test_duplicate_id_inside_one_batch(ledger: Store) -> None:
+async def test_duplicate_id_inside_one_batch(ledger: LedgerWriter) -> None:
     results = await ledger.create_transfers(
         [Transfer("d", "alice", "bob", 5), Transfer("d", "alice", "bob", 5), Transfer("d", "alice", "bob", 6)]
     )
@@ -127,7 +132,7 @@ async def test_duplicate_id_inside_one_batch(ledger: Store) -> None:
     assert await balances(ledger, "bob") == [(0, 0, 0, 5)]
 
 
-async def test_pending_reserves_then_posts_in_part_releasing_the_rest(ledger: Store) -> None:
+async def test_pending_reserves_then_posts_in_part_releasing_the_rest(ledger: LedgerWriter) -> None:
     assert await ledger.create_transfers([Transfer("hold", "alice", "bob", 600, flags=F.PENDING)]) == [R.OK]
     assert await balances(ledger, "alice", "bob") == [(600, 0, 0, 1000), (0, 0, 600, 0)]
     # The reservation counts against what Alice can spend.
@@ -145,13 +150,13 @@ async def test_pending_reserves_then_posts_in_part_releasing_the_rest(ledger: St
     assert await ledger.create_transfers([post]) == [R.EXISTS]
 
 
-async def test_post_with_amount_zero_posts_everything(ledger: Store) -> None:
+async def test_post_with_amount_zero_posts_everything(ledger: LedgerWriter) -> None:
     await ledger.create_transfers([Transfer("hold", "alice", "bob", 600, flags=F.PENDING)])
     assert await ledger.create_transfers([Transfer("post", flags=F.POST_PENDING, pending_id="hold")]) == [R.OK]
     assert await balances(ledger, "bob") == [(0, 0, 0, 600)]
 
 
-async def test_post_more_than_reserved_and_mismatched_accounts_are_refused(ledger: Store) -> None:
+async def test_post_more_than_reserved_and_mismatched_accounts_are_refused(ledger: LedgerWriter) -> None:
     await ledger.create_transfers([Transfer("hold", "alice", "bob", 600, flags=F.PENDING)])
     assert await ledger.create_transfers([Transfer("p", flags=F.POST_PENDING, pending_id="hold", amount=601)]) == [
         R.EXCEEDS_PENDING_TRANSFER_AMOUNT
@@ -164,7 +169,7 @@ async def test_post_more_than_reserved_and_mismatched_accounts_are_refused(ledge
     ]
 
 
-async def test_void_releases_the_reservation(ledger: Store) -> None:
+async def test_void_releases_the_reservation(ledger: LedgerWriter) -> None:
     await ledger.create_transfers([Transfer("hold", "alice", "bob", 600, flags=F.PENDING)])
     assert await ledger.create_transfers([Transfer("void", flags=F.VOID_PENDING, pending_id="hold")]) == [R.OK]
     assert await balances(ledger, "alice", "bob") == [(0, 0, 0, 1000), (0, 0, 0, 0)]
@@ -173,7 +178,7 @@ async def test_void_releases_the_reservation(ledger: Store) -> None:
     ]
 
 
-async def test_timeout_releases_the_reservation(ledger: Store, clock: ManualClock) -> None:
+async def test_timeout_releases_the_reservation(ledger: LedgerWriter, clock: ManualClock) -> None:
     await ledger.create_transfers([Transfer("hold", "alice", "bob", 600, flags=F.PENDING, timeout_s=60)])
     clock.advance(59)
     assert await ledger.expire_pending_transfers() == 0
@@ -191,7 +196,7 @@ async def test_timeout_releases_the_reservation(ledger: Store, clock: ManualCloc
     assert (await verify_ledger(ledger)).ok
 
 
-async def test_pending_and_post_in_one_batch(ledger: Store) -> None:
+async def test_pending_and_post_in_one_batch(ledger: LedgerWriter) -> None:
     results = await ledger.create_transfers(
         [
             Transfer("hold", "alice", "bob", 100, flags=F.PENDING | F.LINKED),
@@ -203,7 +208,7 @@ async def test_pending_and_post_in_one_batch(ledger: Store) -> None:
     assert await ledger.pending_statuses(["hold"]) == {"hold": PendingStatus.POSTED}
 
 
-async def test_linked_batch_is_all_or_nothing(ledger: Store) -> None:
+async def test_linked_batch_is_all_or_nothing(ledger: LedgerWriter) -> None:
     head = await ledger.chain_head()
     results = await ledger.create_transfers(
         [
@@ -217,7 +222,7 @@ async def test_linked_batch_is_all_or_nothing(ledger: Store) -> None:
     assert await balances(ledger, "alice") == [(0, 0, 0, 1000)]
 
 
-async def test_independent_items_each_get_their_own_result(ledger: Store) -> None:
+async def test_independent_items_each_get_their_own_result(ledger: LedgerWriter) -> None:
     results = await ledger.create_transfers(
         [
             Transfer("a", "alice", "bob", 400),
@@ -230,7 +235,7 @@ async def test_independent_items_each_get_their_own_result(ledger: Store) -> Non
     assert await balances(ledger, "bob") == [(0, 0, 0, 1000)]
 
 
-async def test_chains_and_singles_mix_and_an_open_chain_fails(ledger: Store) -> None:
+async def test_chains_and_singles_mix_and_an_open_chain_fails(ledger: LedgerWriter) -> None:
     results = await ledger.create_transfers(
         [
             Transfer("s1", "alice", "bob", 10),
@@ -244,14 +249,14 @@ async def test_chains_and_singles_mix_and_an_open_chain_fails(ledger: Store) -> 
     assert await balances(ledger, "bob") == [(0, 0, 0, 20)]
 
 
-async def test_batches_over_the_configured_size_are_refused(ledger: Store) -> None:
+async def test_batches_over_the_configured_size_are_refused(ledger: LedgerWriter) -> None:
     too_many = [Transfer(f"t{i}", "world", "bob", 1) for i in range(1001)]
     with pytest.raises(errors.BatchTooLarge):
         await ledger.create_transfers(too_many)
     assert await ledger.create_transfers(too_many[:1000]) == [R.OK] * 1000
 
 
-async def test_history_and_sums(ledger: Store) -> None:
+async def test_history_and_sums(ledger: LedgerWriter) -> None:
     for i in range(7):
         await ledger.create_transfers([Transfer(f"h{i}", "alice", "bob", 10 + i, code=10)])
     page = await ledger.account_transfers(["bob"], limit=3)
@@ -265,7 +270,7 @@ async def test_history_and_sums(ledger: Store) -> None:
     assert await ledger.sum_transfers(codes=[0], credit_account_id="alice") == 1000
 
 
-async def test_sums_count_settled_movement_only(ledger: Store, clock: ManualClock) -> None:
+async def test_sums_count_settled_movement_only(ledger: LedgerWriter, clock: ManualClock) -> None:
     await ledger.create_transfers(
         [
             Transfer("hold", "alice", "bob", 600, code=10, flags=F.PENDING),
@@ -294,10 +299,19 @@ async def test_sums_count_settled_movement_only(ledger: Store, clock: ManualCloc
     assert await balances(ledger, "bob") == [(0, 0, 0, 257)], "the sum is what bob's balance says"
 
 
-async def test_state_survives_reopening(ledger: Store, open_test_store: object) -> None:
+async def test_state_survives_reopening(ledger: LedgerWriter, store: Store, open_test_store: StoreOpener) -> None:
     await ledger.create_transfers([Transfer("p", "alice", "bob", 100, flags=F.PENDING, timeout_s=30)])
-    await ledger.close()
-    reopened: Store = await open_test_store()  # type: ignore[operator]
-    assert await balances(reopened, "alice") == [(100, 0, 0, 1000)]
-    assert await reopened.create_transfers([Transfer("post", flags=F.POST_PENDING, pending_id="p")]) == [R.OK]
-    assert (await verify_ledger(reopened)).ok
+    await store.close()  # the database the ledger fixture is on
+    reopened = await open_test_store()
+    assert await balances(reopened.ledger, "alice") == [(100, 0, 0, 1000)]
+    assert await reopened.ledger.create_transfers([Transfer("post", flags=F.POST_PENDING, pending_id="p")]) == [R.OK]
+    assert (await verify_ledger(reopened.ledger)).ok
+
+
+async def test_an_operations_transfers_are_found_by_its_reference(ledger: LedgerWriter) -> None:
+    await ledger.create_transfers(
+        [Transfer("x1", "alice", "bob", 10, reference="K7M3"), Transfer("y", "alice", "bob", 1)]
+    )
+    await ledger.create_transfers([Transfer("x2", "bob", "alice", 4, reference="K7M3")])
+    assert [t.id for t in await ledger.transfers_with_reference("K7M3")] == ["x1", "x2"]
+    assert await ledger.transfers_with_reference("NONE") == []

@@ -14,13 +14,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from engine.clock import ManualClock
+from engine.kernel.clock import ManualClock
 from engine.ledger.model import (
     Account,
     AccountFlags,
@@ -31,8 +31,11 @@ from engine.ledger.model import (
     TransferFlags,
 )
 from engine.ledger.verify import verify_ledger
-from engine.ports import Store
+from engine.uow import Database as Store
 from storage import open_store
+from storage.memory import drop_memory_database
+from tests.integration.conftest import ALL_BACKENDS
+from tests.support.postgres import PostgresDatabases
 
 R = CreateTransferResult
 F = TransferFlags
@@ -67,7 +70,7 @@ class Model:
     """What the ledger should contain, computed the simplest possible way."""
 
     counters: dict[str, list[int]] = field(default_factory=lambda: {a: [0, 0, 0, 0] for a in ACCOUNTS})
-    requests: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # applied id -> request fields
+    requests: dict[str, tuple[object, ...]] = field(default_factory=dict)  # applied id -> request fields
     pendings: dict[str, ModelPending] = field(default_factory=dict)
     chain_length: int = 0
 
@@ -157,7 +160,7 @@ def ledger_machine(open_url: Callable[[], Awaitable[str]]) -> type[RuleBasedStat
             self.url = self.run(open_url())
             self.store = self.run(self._open())
             accounts = [Account(a, ledger, AccountKind.TEST, flags=flags) for a, (ledger, flags) in ACCOUNTS.items()]
-            self.run(self.store.create_accounts(accounts))
+            self.run(self.store.ledger.create_accounts(accounts))
 
         def run(self, coro: Awaitable[T]) -> T:
             return self.loop.run_until_complete(coro)
@@ -166,7 +169,7 @@ def ledger_machine(open_url: Callable[[], Awaitable[str]]) -> type[RuleBasedStat
             return await open_store(self.url, clock=self.clock, max_batch=50)
 
         def submit(self, transfers: list[Transfer]) -> list[R]:
-            results = self.run(self.store.create_transfers(transfers))
+            results = self.run(self.store.ledger.create_transfers(transfers))
             assert len(results) == len(transfers)
             return results
 
@@ -202,7 +205,7 @@ def ledger_machine(open_url: Callable[[], Awaitable[str]]) -> type[RuleBasedStat
         def retry(self, data: st.DataObject, change: bool) -> None:
             """A client retries an acknowledged transfer, exactly or with a field changed."""
             tid = data.draw(st.sampled_from(sorted(self.model.requests)))
-            stored = self.run(self.store.lookup_transfers([tid]))[tid]
+            stored = self.run(self.store.ledger.lookup_transfers([tid]))[tid]
             same = Transfer(
                 tid,
                 stored.request_debit_account_id,
@@ -251,7 +254,7 @@ def ledger_machine(open_url: Callable[[], Awaitable[str]]) -> type[RuleBasedStat
 
         @rule()
         def sweep_expired(self) -> None:
-            assert self.run(self.store.expire_pending_transfers()) == self.model.expire(self.clock.now_us())
+            assert self.run(self.store.ledger.expire_pending_transfers()) == self.model.expire(self.clock.now_us())
 
         @rule()
         def reopen(self) -> None:
@@ -260,7 +263,7 @@ def ledger_machine(open_url: Callable[[], Awaitable[str]]) -> type[RuleBasedStat
 
         @invariant()
         def ledger_agrees_with_model(self) -> None:
-            accounts = self.run(self.store.lookup_accounts(list(ACCOUNTS)))
+            accounts = self.run(self.store.ledger.lookup_accounts(list(ACCOUNTS)))
             stored = {
                 a: [x.debits_pending, x.debits_posted, x.credits_pending, x.credits_posted] for a, x in accounts.items()
             }
@@ -279,31 +282,35 @@ def ledger_machine(open_url: Callable[[], Awaitable[str]]) -> type[RuleBasedStat
 
         @invariant()
         def every_acknowledged_transfer_exactly_once_and_chain_verifies(self) -> None:
-            found = self.run(self.store.lookup_transfers(sorted(self.model.requests)))
+            found = self.run(self.store.ledger.lookup_transfers(sorted(self.model.requests)))
             assert set(found) == set(self.model.requests)
-            entries = self.run(self.store.chain_entries(after_seq=0, limit=100_000))
+            entries = self.run(self.store.ledger.chain_entries(after_seq=0, limit=100_000))
             assert len(entries) == self.model.chain_length
             assert len({e.id for e in entries}) == len(entries)
-            report = self.run(verify_ledger(self.store))
+            report = self.run(verify_ledger(self.store.ledger))
             assert report.ok, report.problems
 
         def teardown(self) -> None:
             self.run(self.store.close())
             self.loop.close()
+            drop_memory_database(self.url)  # a no-op for the other backends' URLs
 
     return LedgerMachine
 
 
-def test_ledger_matches_model(backend: str, tmp_path: Path, postgres_databases: Any) -> None:
+@ALL_BACKENDS
+def test_ledger_matches_model(backend: str, tmp_path: Path, postgres_databases: PostgresDatabases) -> None:
     counter = iter(range(10**6))
 
     async def open_url() -> str:
+        if backend == "memory":  # named: the machine's reopen rule reopens the same data
+            return f"memory://model-{id(counter)}-{next(counter)}"
         if backend == "sqlite":
             url = f"sqlite:///{tmp_path}/model-{next(counter)}.db"
             store = await open_store(url, migrate=True)
             await store.close()
             return url
-        return str(await postgres_databases.create())
+        return await postgres_databases.create()
 
     run_state_machine_as_test(
         ledger_machine(open_url),

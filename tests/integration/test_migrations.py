@@ -11,6 +11,8 @@ from storage import open_store
 from storage.migrations import MigrationDrift, load_migrations
 from storage.sqlite import sqlite_path
 
+# SQLite and PostgreSQL only: the in-memory database has no schema to migrate (its tables are code).
+
 
 async def test_migrating_again_applies_nothing(database_url: str) -> None:
     store = await open_store(database_url)

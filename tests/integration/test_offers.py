@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from engine import errors
-from engine.clock import ManualClock
+from engine.identity.model import User
+from engine.kernel import errors
+from engine.kernel.clock import ManualClock
 from engine.ledger.verify import verify_ledger
-from engine.model import OfferStatus, User
 from engine.platform import Platform
+from engine.trading.model import OfferStatus
 
 SELLER, BUYER, OTHER = "+260977123456", "+260966123456", "+260955123456"
 
@@ -30,7 +31,11 @@ async def test_an_offer_reserves_energy_and_takes_no_money(platform: Platform, p
     assert (offer.cost_ngwee, offer.status) == (150, OfferStatus.OPEN)
     assert (await platform.wallet.balances(seller)).wh == 2000  # reserved for the buyer
     assert (await platform.wallet.balances(buyer)).ngwee == 500  # untouched until accepted
-    [sms] = [r for r in await platform.store.list_outbox(recipient=BUYER) if r.message.template == "sms.offer_received"]
+    [sms] = [
+        r
+        for r in await platform.store.outbox.list_outbox(recipient=BUYER)
+        if r.message.template == "sms.offer_received"
+    ]
     assert sms.message.params["ngwee"] == 150
     assert sms.message.language == "ny"
     assert [v.offer.id for v in await platform.offers.open_offers(buyer)] == [offer.id]
@@ -45,11 +50,11 @@ async def test_accepting_moves_energy_and_money_once(platform: Platform, parties
     assert (await platform.wallet.balances(buyer)).wh == 1000
     assert (await platform.wallet.balances(buyer)).ngwee == 350
     assert (await platform.wallet.balances(seller)).ngwee == 500 - 300 + 150
-    templates = [r.message.template for r in await platform.store.list_outbox(limit=100)]
+    templates = [r.message.template for r in await platform.store.outbox.list_outbox(limit=100)]
     assert templates.count("sms.energy_sold") == 1
     assert templates.count("sms.energy_bought") == 1
     assert await platform.offers.open_offers(buyer) == []
-    assert (await verify_ledger(platform.store)).ok
+    assert (await verify_ledger(platform.store.ledger)).ok
 
 
 async def test_declining_gives_the_energy_back_and_tells_the_seller(
@@ -59,7 +64,9 @@ async def test_declining_gives_the_energy_back_and_tells_the_seller(
     offer = await platform.offers.offer(seller=seller, buyer_phone=BUYER, wh=1000, price_ngwee_per_kwh=150)
     await platform.offers.decline(buyer=buyer, offer_id=offer.id)
     assert (await platform.wallet.balances(seller)).wh == 3000
-    assert any(r.message.template == "sms.offer_declined" for r in await platform.store.list_outbox(recipient=SELLER))
+    assert any(
+        r.message.template == "sms.offer_declined" for r in await platform.store.outbox.list_outbox(recipient=SELLER)
+    )
     with pytest.raises(errors.OfferClosed):
         await platform.offers.accept(buyer=buyer, offer_id=offer.id)
 

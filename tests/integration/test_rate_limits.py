@@ -15,8 +15,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
-from tests.conftest import redis_url
-from tests.integration.redis_server import throwaway_redis
+from tests.support.redis import redis_url, throwaway_redis
 from ussd_server.rate_limits import RateLimiter, RateLimiterUnavailable
 from ussd_server.sessions import keys
 

@@ -12,15 +12,15 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Protocol, TypedDict, Unpack
 
 import msgpack
 import pytest
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
-from tests.conftest import redis_url
-from tests.integration.redis_server import redis_server_binary, throwaway_redis
+from tests.support.markers import needs_redis_server
+from tests.support.redis import redis_url, throwaway_redis
 from ussd_server.sessions import codec, keys
 from ussd_server.sessions.memory import SWEEP_INTERVAL_S, MemorySessionStore
 from ussd_server.sessions.model import Session, TextDigest
@@ -31,8 +31,6 @@ PHONE = "+260977123456"
 TEST_LOCK_WAIT_S = 0.5
 # A correctness bound for "answer busy within a second", kept generous for slow CI machines.
 UNAVAILABLE_BOUND_S = 2.0
-
-needs_redis_server = pytest.mark.skipif(redis_server_binary() is None, reason="redis-server not on PATH")
 
 DIGEST = TextDigest(b"session-store-test-pepper")
 
@@ -163,12 +161,26 @@ def unique_prefix() -> str:
     return f"test-{secrets.token_hex(4)}:enerlectra:"
 
 
+class RedisStoreOptions(TypedDict, total=False):
+    """What a test may set on ``RedisSessionStore.open`` (the rest keep its defaults)."""
+
+    prefix: str
+    pool_size: int
+    timeout_s: float
+    queue_timeout_s: float
+    lock_wait_s: float
+
+
+class RedisStoreOpener(Protocol):
+    def __call__(self, **options: Unpack[RedisStoreOptions]) -> Awaitable[RedisSessionStore]: ...
+
+
 @pytest.fixture
-async def open_redis_store() -> AsyncIterator[Any]:
+async def open_redis_store() -> AsyncIterator[RedisStoreOpener]:
     """Factory for Redis stores on the shared Redis, each in its own key namespace, all cleaned up."""
     opened: list[RedisSessionStore] = []
 
-    async def opener(**options: Any) -> RedisSessionStore:
+    async def opener(**options: Unpack[RedisStoreOptions]) -> RedisSessionStore:
         options.setdefault("prefix", unique_prefix())
         options.setdefault("lock_wait_s", TEST_LOCK_WAIT_S)
         store = await RedisSessionStore.open(redis_url(), **options)
@@ -182,7 +194,7 @@ async def open_redis_store() -> AsyncIterator[Any]:
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def harness(request: pytest.FixtureRequest, open_redis_store: Any) -> AsyncIterator[Harness]:
+async def harness(request: pytest.FixtureRequest, open_redis_store: RedisStoreOpener) -> AsyncIterator[Harness]:
     if request.param == "memory":
         memory = MemoryHarness()
         yield memory
@@ -512,7 +524,7 @@ async def test_memory_store_keeps_no_unused_locks() -> None:
 
 
 @pytest.mark.redis
-async def test_redis_keys_use_the_documented_prefixes(open_redis_store: Any) -> None:
+async def test_redis_keys_use_the_documented_prefixes(open_redis_store: RedisStoreOpener) -> None:
     store: RedisSessionStore = await open_redis_store(prefix=keys.KEY_PREFIX)
     session = mid_journey_session()
     phone = "+26097" + str(secrets.randbelow(10**7)).zfill(7)  # unique, so other runs are untouched
@@ -537,7 +549,7 @@ async def test_redis_keys_use_the_documented_prefixes(open_redis_store: Any) -> 
 
 
 @pytest.mark.redis
-async def test_redis_expires_sessions_itself(open_redis_store: Any) -> None:
+async def test_redis_expires_sessions_itself(open_redis_store: RedisStoreOpener) -> None:
     """The one test that waits for real: the TTL is Redis's, not the harness's."""
     store: RedisSessionStore = await open_redis_store()
     session = mid_journey_session()
@@ -548,7 +560,7 @@ async def test_redis_expires_sessions_itself(open_redis_store: Any) -> None:
 
 
 @pytest.mark.redis
-async def test_redis_lock_is_not_released_by_a_hop_whose_lock_expired(open_redis_store: Any) -> None:
+async def test_redis_lock_is_not_released_by_a_hop_whose_lock_expired(open_redis_store: RedisStoreOpener) -> None:
     store: RedisSessionStore = await open_redis_store()
     session_id = at_session_id()
     lock_key = keys.lock_key(session_id, store.prefix)
@@ -562,7 +574,7 @@ async def test_redis_lock_is_not_released_by_a_hop_whose_lock_expired(open_redis
 
 
 @pytest.mark.redis
-async def test_redis_queues_200_hops_through_a_pool_of_16(open_redis_store: Any) -> None:
+async def test_redis_queues_200_hops_through_a_pool_of_16(open_redis_store: RedisStoreOpener) -> None:
     store: RedisSessionStore = await open_redis_store(pool_size=16, queue_timeout_s=10)
     sessions = [mid_journey_session() for _ in range(200)]
 
@@ -719,7 +731,8 @@ async def _hold_count(harness: Harness, session_id: str, count: HopCount) -> int
         return held.count
 
 
-async def test_the_count_survives_a_redis_that_forgot_its_scripts(open_redis_store: Any) -> None:
+@pytest.mark.redis
+async def test_the_count_survives_a_redis_that_forgot_its_scripts(open_redis_store: RedisStoreOpener) -> None:
     store = await open_redis_store()
     await store.client.script_flush()  # as after a Redis restart: the lock script must be loaded again
     count = HopCount("+260977123456", window_ms=60_000)

@@ -15,12 +15,16 @@ from dataclasses import replace
 
 import pytest
 
-from engine import notifications
-from engine.clock import MICROS_PER_SECOND, ManualClock
-from engine.model import ClusterKind, Language, OutboxMessage, OutboxRow, OutboxStatus, User
+from engine.energy.model import ClusterKind
+from engine.identity.model import User
+from engine.kernel import local_time
+from engine.kernel.clock import MICROS_PER_SECOND, ManualClock
+from engine.kernel.language import Language
+from engine.notifications import outbox as notifications
+from engine.notifications.model import OutboxMessage, OutboxRow, OutboxStatus
 from engine.platform import Platform
-from engine.ports import Store
-from tests.conftest import TEST_CONFIG, StoreOpener
+from engine.uow import Database as Store
+from tests.conftest import TEST_CONFIG, TEST_HASHER, StoreOpener
 from ussd_server.i18n import Catalogs
 from ussd_server.settings import Settings
 from ussd_server.sms.backends import InboxBackend
@@ -47,7 +51,7 @@ def utc(day: int, hour: int, minute: int = 0) -> int:
 
 @pytest.fixture
 async def capped(store: Store, clock: ManualClock) -> Platform:
-    platform = Platform(store, CONFIG, clock)
+    platform = Platform(store, CONFIG, TEST_HASHER, clock)
     await platform.bootstrap()
     return platform
 
@@ -86,7 +90,7 @@ async def ping_pong(platform: Platform, a: User, b: User, gifts: int, prefix: st
 
 async def rows_since(store: Store, phone: str, since_us: int) -> list[OutboxRow]:
     """The recipient's rows created at or after ``since_us``, oldest first."""
-    rows = await store.list_outbox(recipient=phone, limit=10_000)
+    rows = await store.outbox.list_outbox(recipient=phone, limit=10_000)
     return sorted((r for r in rows if r.message.created_at >= since_us), key=lambda r: r.id)
 
 
@@ -110,7 +114,7 @@ def security_message(user: User, key: str) -> OutboxMessage:
 
 async def queue(platform: Platform, clock: ManualClock, messages: list[OutboxMessage]) -> notifications.QueueOutcome:
     return await platform.store.atomic(
-        lambda tx: notifications.queue(tx, messages, now_us=clock.now_us(), config=platform.config)
+        lambda tx: notifications.queue(tx.outbox, messages, now_us=clock.now_us(), config=platform.config)
     )
 
 
@@ -131,7 +135,7 @@ async def test_a_gift_ping_pong_sends_each_recipient_the_cap_then_one_summary(
         assert summary.status is OutboxStatus.PENDING
         assert summary.next_attempt_at == local(1, 20)  # 20:00 local
         assert summary.message.language is (Language.ENGLISH if phone == MWILA else Language.NYANJA)
-    counts = await capped.store.outbox_counts()
+    counts = await capped.store.outbox_queue.outbox_counts()
     assert counts[OutboxStatus.FOLDED] == 2 * (10 - CAP)
 
 
@@ -191,7 +195,7 @@ async def test_the_local_day_follows_the_utc_offset(
     await gift(capped, mwila, chipo, "late-evening")
     clock.set(utc(1, 23, 30))  # 01:30 local: day 2 here, though still day 1 in UTC
     await gift(capped, chipo, mwila, "after-midnight")
-    rows = {r.message.dedupe_key: r for r in await capped.store.list_outbox(limit=10_000)}
+    rows = {r.message.dedupe_key: r for r in await capped.store.outbox.list_outbox(limit=10_000)}
     assert rows["late-evening:seller"].status is OutboxStatus.FOLDED
     assert rows["late-evening:buyer"].status is OutboxStatus.FOLDED
     assert rows["after-midnight:seller"].status is OutboxStatus.PENDING
@@ -250,7 +254,7 @@ async def test_concurrent_operations_never_pass_the_cap(
     async def one(n: int) -> notifications.QueueOutcome:
         store = stores[n % len(stores)]
         return await store.atomic(
-            lambda tx: notifications.queue(tx, [messages[n]], now_us=clock.now_us(), config=capped.config)
+            lambda tx: notifications.queue(tx.outbox, [messages[n]], now_us=clock.now_us(), config=capped.config)
         )
 
     outcomes = await asyncio.gather(*(one(n) for n in range(len(messages))))
@@ -268,7 +272,7 @@ async def test_the_worker_sends_the_summary_when_due_and_never_a_folded_row(
     mwila, chipo = parties
     inbox = InboxBackend()
     settings = Settings(sms_backend="inbox", ussd_service_codes=(SHORTCODE,))
-    worker = OutboxWorker(capped.store, inbox, Catalogs.load(), settings, clock, rng=random.Random(7))
+    worker = OutboxWorker(capped.sms_outbox, inbox, Catalogs.load(), settings, clock, rng=random.Random(7))
 
     async def drain() -> None:
         while await worker.run_once():
@@ -295,15 +299,17 @@ async def test_the_worker_sends_the_summary_when_due_and_never_a_folded_row(
     assert SHORTCODE in inbox.messages(CHIPO)[-1].text
     clock.set(local(9, 12))  # long after: folded rows still never go out
     await drain()
-    statuses = Counter(r.status for r in await capped.store.list_outbox(limit=10_000))
+    statuses = Counter(r.status for r in await capped.store.outbox.list_outbox(limit=10_000))
     assert statuses[OutboxStatus.FOLDED] == 2 * (8 - CAP)
     assert statuses[OutboxStatus.PENDING] == statuses[OutboxStatus.FAILED] == 0
-    assert all(r.attempts == 0 for r in await capped.store.list_outbox(limit=10_000) if r.status is OutboxStatus.FOLDED)
+    assert all(
+        r.attempts == 0 for r in await capped.store.outbox.list_outbox(limit=10_000) if r.status is OutboxStatus.FOLDED
+    )
 
 
 def test_a_day_summary_is_due_at_twenty_hundred_local_or_shortly_after_a_late_fold() -> None:
-    assert notifications.local_day_start_us(utc(1, 21, 59), OFFSET_S) == local(1, 0)
-    assert notifications.local_day_start_us(utc(1, 22), OFFSET_S) == local(2, 0)
+    assert local_time.local_day_start_us(utc(1, 21, 59), OFFSET_S) == local(1, 0)
+    assert local_time.local_day_start_us(utc(1, 22), OFFSET_S) == local(2, 0)
     assert notifications.summary_due_us(local(1, 9), OFFSET_S) == local(1, 20)
     assert notifications.summary_due_us(local(1, 19, 58), OFFSET_S) == local(1, 20, 3)
     assert notifications.summary_due_us(local(1, 23, 58), OFFSET_S) == local(1, 23, 59)  # still "today"

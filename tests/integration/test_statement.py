@@ -6,10 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from engine.clock import ManualClock
-from engine.model import User
+from engine.identity.model import User
+from engine.kernel.clock import ManualClock
 from engine.platform import Platform
-from engine.wallet import StatementKind, StatementLine, short_name
+from engine.wallet.views import StatementKind, StatementLine, short_name
+from tests.conftest import TEST_HASHER
 
 MWILA, CHIPO = "+260977123456", "+260966123456"
 PIN = "6047"
@@ -33,7 +34,7 @@ async def history(platform: Platform, clock: ManualClock) -> tuple[User, User, i
         capacity_wh=10_000,
         price_ngwee_per_kwh=105,
     )
-    fees = Platform(platform.store, replace(platform.config, trade_fee_bps=100), clock)
+    fees = Platform(platform.store, replace(platform.config, trade_fee_bps=100), TEST_HASHER, clock)
     clock.advance(60)
     await platform.clusters.buy(buyer=mwila, cluster_id="lsk-kabulonga", wh=3000)
     clock.advance(60)

@@ -6,13 +6,15 @@ from dataclasses import replace
 
 import pytest
 
-from engine import errors
-from engine.accounts import FEES
-from engine.clock import ManualClock
+from engine.energy.model import ClusterKind
+from engine.identity.model import User
+from engine.kernel import errors
+from engine.kernel.clock import ManualClock
+from engine.ledger.accounts import FEES
 from engine.ledger.verify import verify_ledger
-from engine.model import ClusterKind, User
 from engine.platform import Platform
-from engine.ports import Store
+from engine.uow import Database as Store
+from tests.conftest import TEST_HASHER
 
 SELLER, BUYER = "+260977123456", "+260966123456"
 
@@ -35,8 +37,8 @@ async def make_cluster(platform: Platform, capacity_wh: int = 10_000, price: int
 
 async def snapshot(store: Store) -> tuple[object, ...]:
     """Everything a refused operation must leave untouched."""
-    accounts = await store.list_accounts()
-    return (await store.chain_head(), accounts, len(await store.list_outbox(limit=1000)))
+    accounts = await store.ledger.list_accounts()
+    return (await store.ledger.chain_head(), accounts, len(await store.outbox.list_outbox(limit=1000)))
 
 
 @pytest.fixture
@@ -57,11 +59,11 @@ async def test_buying_from_a_cluster_moves_money_and_energy_and_reduces_capacity
     assert (balances.ngwee, balances.wh) == (500 - 288, 2500)
     view = await platform.clusters.get(cluster_id)
     assert view.available_wh == 7500
-    treasury = (await platform.store.lookup_accounts([view.cluster.treasury_account_id]))[
+    treasury = (await platform.store.ledger.lookup_accounts([view.cluster.treasury_account_id]))[
         view.cluster.treasury_account_id
     ]
     assert treasury.balance == 288
-    sms = await platform.store.list_outbox(recipient=SELLER)
+    sms = await platform.store.outbox.list_outbox(recipient=SELLER)
     purchase = [row for row in sms if row.message.template == "sms.cluster_purchase"]
     assert len(purchase) == 1
     assert purchase[0].message.params["ref"] == receipt.reference
@@ -136,10 +138,10 @@ async def test_trade_moves_energy_one_way_and_money_the_other(platform: Platform
     assert seller_after.ngwee == seller_before.ngwee + 180
     assert (buyer_after.wh, buyer_after.ngwee) == (1500, 500 - 180)
     seller_sms = [
-        r for r in await platform.store.list_outbox(recipient=SELLER) if r.message.template == "sms.energy_sold"
+        r for r in await platform.store.outbox.list_outbox(recipient=SELLER) if r.message.template == "sms.energy_sold"
     ]
     buyer_sms = [
-        r for r in await platform.store.list_outbox(recipient=BUYER) if r.message.template == "sms.energy_bought"
+        r for r in await platform.store.outbox.list_outbox(recipient=BUYER) if r.message.template == "sms.energy_bought"
     ]
     assert len(seller_sms) == len(buyer_sms) == 1
     assert buyer_sms[0].message.language == "ny"
@@ -151,25 +153,25 @@ async def test_trade_fee_goes_to_the_fees_account_and_is_paid_by_the_buyer(
     platform: Platform, traders: tuple[User, User]
 ) -> None:
     seller, buyer = traders
-    fee_platform = Platform(platform.store, replace(platform.config, trade_fee_bps=250), platform.clock)
+    fee_platform = Platform(platform.store, replace(platform.config, trade_fee_bps=250), TEST_HASHER, platform.clock)
     receipt = await fee_platform.trading.trade(seller=seller, buyer_phone=BUYER, wh=2000, price_ngwee_per_kwh=150)
     assert (receipt.quote.cost_ngwee, receipt.quote.fee_ngwee) == (300, 8)  # 2.5% of K3.00 = 7.5, rounded up
     assert (await platform.wallet.balances(buyer)).ngwee == 500 - 308
-    fees = (await platform.store.lookup_accounts([FEES]))[FEES]
+    fees = (await platform.store.ledger.lookup_accounts([FEES]))[FEES]
     assert fees.balance == 8
 
 
 async def test_a_trade_under_one_kwacha_still_pays_the_fee(platform: Platform, traders: tuple[User, User]) -> None:
     seller, buyer = traders
     seller_before = await platform.wallet.balances(seller)
-    fee_platform = Platform(platform.store, replace(platform.config, trade_fee_bps=100), platform.clock)
+    fee_platform = Platform(platform.store, replace(platform.config, trade_fee_bps=100), TEST_HASHER, platform.clock)
     receipt = await fee_platform.trading.trade(seller=seller, buyer_phone=BUYER, wh=500, price_ngwee_per_kwh=100)
     # 1% of K0.50 is half a ngwee: charged as 1 ngwee, not waived.
     assert (receipt.quote.cost_ngwee, receipt.quote.fee_ngwee) == (50, 1)
     assert (await platform.wallet.balances(buyer)).ngwee == 500 - 51
     assert (await platform.wallet.balances(seller)).ngwee == seller_before.ngwee + 50, "the seller gets the price"
-    assert (await platform.store.lookup_accounts([FEES]))[FEES].balance == 1
-    assert (await verify_ledger(platform.store)).ok
+    assert (await platform.store.ledger.lookup_accounts([FEES]))[FEES].balance == 1
+    assert (await verify_ledger(platform.store.ledger)).ok
 
 
 async def test_price_zero_sends_energy_as_a_gift(platform: Platform, traders: tuple[User, User]) -> None:
@@ -177,7 +179,7 @@ async def test_price_zero_sends_energy_as_a_gift(platform: Platform, traders: tu
     await platform.trading.trade(seller=seller, buyer_phone=BUYER, wh=1000, price_ngwee_per_kwh=0)
     assert (await platform.wallet.balances(buyer)).ngwee == 500
     assert (await platform.wallet.balances(buyer)).wh == 1000
-    templates = {r.message.template for r in await platform.store.list_outbox(limit=100)}
+    templates = {r.message.template for r in await platform.store.outbox.list_outbox(limit=100)}
     assert {"sms.energy_sent", "sms.energy_received"} <= templates
 
 
@@ -229,7 +231,7 @@ async def test_a_repeated_trade_operation_applies_once(platform: Platform, trade
     assert (first.replayed, again.replayed) == (False, True)
     assert again.reference == first.reference
     assert (await platform.wallet.balances(buyer)).wh == 1000
-    sms = [r for r in await platform.store.list_outbox(limit=100) if r.message.template.startswith("sms.energy")]
+    sms = [r for r in await platform.store.outbox.list_outbox(limit=100) if r.message.template.startswith("sms.energy")]
     assert len(sms) == 2  # one per party, not per attempt
     with pytest.raises(errors.IdempotencyConflict):
         await platform.trading.trade(seller=seller, buyer_phone=BUYER, wh=999, operation_id="sess-1:sell:1")
@@ -279,6 +281,6 @@ async def test_the_ledger_verifies_after_a_day_of_business(
     for i in range(5):
         clock.advance(60)
         await platform.trading.trade(seller=seller, buyer_phone=BUYER, wh=100 + i, operation_id=f"t{i}")
-    report = await verify_ledger(platform.store)
+    report = await verify_ledger(platform.store.ledger)
     assert report.ok, report.problems
     assert report.entries > 10

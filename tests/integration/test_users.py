@@ -6,14 +6,16 @@ from dataclasses import replace
 
 import pytest
 
-from engine import errors
-from engine.accounts import PROMOTIONS
-from engine.clock import ManualClock
-from engine.model import Language, OutboxStatus
-from engine.pin_state import PIN_PROOF_TTL_S, PinProof
+from engine.identity.model import PinProof
+from engine.identity.pin_state import PIN_PROOF_TTL_S
+from engine.kernel import errors
+from engine.kernel.clock import ManualClock
+from engine.kernel.language import Language
+from engine.ledger.accounts import PROMOTIONS
+from engine.notifications.model import OutboxStatus
 from engine.platform import Platform
-from engine.ports import Store
-from tests.conftest import TEST_CONFIG
+from engine.uow import Database as Store
+from tests.conftest import TEST_CONFIG, TEST_HASHER, StoreOpener
 
 PHONE = "+260977123456"
 
@@ -25,9 +27,9 @@ async def test_registration_opens_wallets_with_starting_credit_from_promotions(p
     assert user.language is Language.BEMBA
     balances = await platform.wallet.balances(user)
     assert (balances.ngwee, balances.wh) == (platform.config.starting_credit_ngwee, 0)
-    promotions = (await platform.store.lookup_accounts([PROMOTIONS]))[PROMOTIONS]
+    promotions = (await platform.store.ledger.lookup_accounts([PROMOTIONS]))[PROMOTIONS]
     assert promotions.debits_posted == platform.config.starting_credit_ngwee
-    welcome = await platform.store.list_outbox(recipient=PHONE)
+    welcome = await platform.store.outbox.list_outbox(recipient=PHONE)
     assert [row.message.template for row in welcome] == ["sms.welcome"]
 
 
@@ -40,11 +42,11 @@ async def test_pin_is_never_stored_in_clear(platform: Platform) -> None:
 
 async def test_second_registration_of_a_number_is_refused_without_side_effects(platform: Platform) -> None:
     await platform.users.register(phone=PHONE, name="Mwila", language="en", pin="5173")
-    head = await platform.store.chain_head()
+    head = await platform.store.ledger.chain_head()
     with pytest.raises(errors.AlreadyRegistered):
         await platform.users.register(phone=PHONE, name="Someone Else", language="ny", pin="4826")
-    assert await platform.store.count_users() == 1
-    assert await platform.store.chain_head() == head
+    assert await platform.store.users.count_users() == 1
+    assert await platform.store.ledger.chain_head() == head
 
 
 @pytest.mark.parametrize(
@@ -68,8 +70,8 @@ async def test_bad_registration_input_is_refused_and_writes_nothing(
 ) -> None:
     details = {"phone": PHONE, "name": "Mwila", "language": "en", "pin": "5173", field: value}
     with pytest.raises(error):
-        await platform.users.register(**details)  # type: ignore[arg-type]
-    assert await platform.store.count_users() == 0
+        await platform.users.register(**details)
+    assert await platform.store.users.count_users() == 0
 
 
 async def test_wrong_pins_count_down_then_lock_for_thirty_minutes(platform: Platform, clock: ManualClock) -> None:
@@ -92,12 +94,12 @@ async def test_wrong_pins_count_down_then_lock_for_thirty_minutes(platform: Plat
     assert (await platform.users.verify_pin(user, "5173")).user_id == user.id
 
 
-async def test_lockout_survives_a_reopened_store(platform: Platform, open_test_store: object) -> None:
+async def test_lockout_survives_a_reopened_store(platform: Platform, open_test_store: StoreOpener) -> None:
     user = await platform.users.register(phone=PHONE, name="Mwila", language="en", pin="5173")
     for _ in range(3):
         with pytest.raises((errors.WrongPin, errors.PinLocked)):
             await platform.users.verify_pin(user, "0007")
-    reopened = Platform(await open_test_store(), platform.config, platform.clock)  # type: ignore[operator]
+    reopened = Platform(await open_test_store(), platform.config, TEST_HASHER, platform.clock)
     with pytest.raises(errors.PinLocked):
         await reopened.users.verify_pin(user, "5173")
 
@@ -122,7 +124,9 @@ async def test_change_pin_needs_proof_of_the_current_pin(platform: Platform) -> 
     with pytest.raises(errors.WrongPin):
         await platform.users.verify_pin(user, "5173")
     await platform.users.verify_pin(user, "8461")
-    changed = [r for r in await platform.store.list_outbox(recipient=PHONE) if r.message.template == "sms.pin_changed"]
+    changed = [
+        r for r in await platform.store.outbox.list_outbox(recipient=PHONE) if r.message.template == "sms.pin_changed"
+    ]
     assert len(changed) == 1, "the owner is told by SMS of every PIN change"
 
 
@@ -134,7 +138,7 @@ async def test_a_pin_change_without_a_fresh_genuine_proof_changes_nothing(
     forged = PinProof(user.id, clock.now_us(), b"\0" * 32)  # made by someone, not by verify_pin
     stale = await platform.users.verify_pin(user, "5173")
     clock.advance(PIN_PROOF_TTL_S + 1)  # older than a hop may take: e.g. kept in a session and resumed
-    from_elsewhere = await Platform(platform.store, platform.config, clock).users.verify_pin(other, "5173")
+    from_elsewhere = await Platform(platform.store, platform.config, TEST_HASHER, clock).users.verify_pin(other, "5173")
     for proof in (forged, stale, from_elsewhere):
         with pytest.raises(errors.PinNotVerified):
             await platform.users.change_pin(proof, new_pin="8461")
@@ -165,7 +169,9 @@ async def test_locks_escalate_30_minutes_then_24_hours_then_until_reset(platform
         await platform.users.verify_pin(user, "5173")
     stored = await platform.users.get(PHONE)
     assert stored.pin_failures_total == 9, "every wrong PIN is counted for operators"
-    sms = [r for r in await platform.store.list_outbox(recipient=PHONE) if r.message.template == "sms.pin_locked"]
+    sms = [
+        r for r in await platform.store.outbox.list_outbox(recipient=PHONE) if r.message.template == "sms.pin_locked"
+    ]
     assert len(sms) == 3, "the owner gets an SMS on every lock"
     assert {r.status for r in sms} != {OutboxStatus.FOLDED}
 
@@ -205,7 +211,9 @@ async def test_an_operator_reset_sends_a_one_time_pin_that_must_be_changed_and_h
     reset = await platform.users.reset_pin(user)
     assert reset.pin_must_change
     assert not reset.locked_at(clock.now_us())
-    [sms] = [r for r in await platform.store.list_outbox(recipient=PHONE) if r.message.template == "sms.pin_reset"]
+    [sms] = [
+        r for r in await platform.store.outbox.list_outbox(recipient=PHONE) if r.message.template == "sms.pin_reset"
+    ]
     one_time = str(sms.message.params["pin"])
     with pytest.raises(errors.WrongPin):
         await platform.users.verify_pin(reset, "5173")  # the old PIN is gone
@@ -271,13 +279,13 @@ async def test_unknown_number_lookup(platform: Platform) -> None:
 
 async def test_starting_credit_comes_from_a_daily_budget(store: Store, clock: ManualClock) -> None:
     """Registering many numbers is no way to collect money: past the day's budget, new users get none."""
-    platform = Platform(store, replace(TEST_CONFIG, starting_credits_per_day=2), clock)
+    platform = Platform(store, replace(TEST_CONFIG, starting_credits_per_day=2), TEST_HASHER, clock)
     await platform.bootstrap()
     phones = ["+260977000011", "+260977000012", "+260977000013"]
     users = [await platform.users.register(phone=p, name="New Person", language="en", pin="4826") for p in phones]
     got = [(await platform.wallet.balances(u)).ngwee for u in users]
     assert got == [500, 500, 0]
-    [welcome] = await platform.store.list_outbox(recipient=phones[2])
+    [welcome] = await platform.store.outbox.list_outbox(recipient=phones[2])
     assert welcome.message.params["credit"] == 0, "the welcome SMS promises nothing it did not give"
     clock.advance(24 * 3600)
     fourth = await platform.users.register(phone="+260977000014", name="New Person", language="en", pin="4826")

@@ -41,7 +41,9 @@ ENGINE_FILES = sorted(ENGINE.rglob("*.py"))
 
 def test_the_engine_package_was_found() -> None:
     names = {p.relative_to(ENGINE).as_posix() for p in ENGINE_FILES}
-    assert {"__init__.py", "pins.py", "platform.py", "ledger/model.py"} <= names, f"engine files: {sorted(names)}"
+    assert {"__init__.py", "identity/pins.py", "platform.py", "ledger/model.py"} <= names, (
+        f"engine files: {sorted(names)}"
+    )
 
 
 @pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: p.relative_to(ENGINE).as_posix())
@@ -78,7 +80,7 @@ def test_the_checker_reports_the_offending_import_and_line() -> None:
         "from __future__ import annotations",
         "from collections.abc import Sequence",
         "import engine.ledger.model",
-        "from engine.errors import WeakPin",
+        "from engine.kernel.errors import WeakPin",
         "from . import errors",
         "from .ledger.model import Ledger",
         "def f():\n    import asyncio\n",

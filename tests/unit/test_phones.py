@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import InvalidPhoneNumber
-from engine.phones import local_format, mask_phone, require_zambian_mobile
+from engine.kernel.errors import InvalidPhoneNumber
+from engine.kernel.phones import local_format, mask_phone, require_zambian_mobile
 from ussd_server.phones import parse_zambian_mobile
 
 # 95/75 Zamtel, 96/76 MTN, 97/77 Airtel, 98/78 Beeline; phonenumbers also

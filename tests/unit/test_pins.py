@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from engine.errors import InvalidPinFormat, PinBusy, WeakPin
-from engine.pins import KdfQueue, check_pin, hash_pin, kdf_queue, usable_cores, validate_pin
+from engine.identity.pins import check_pin, hash_pin, validate_pin
+from engine.kernel.errors import InvalidPinFormat, PinBusy, WeakPin
+from ussd_server.kdf_pool import KdfPool, kdf_pool_for_this_machine, usable_cores
 
 PEPPER = b"test-pepper-0123456789"
 FAST = 10  # scrypt cost (log2 N) small enough for unit tests
@@ -163,13 +164,13 @@ def test_a_malformed_stored_hash_fails_the_check_instead_of_raising(stored: str)
 # --- the KDF queue's wait bound ------------------------------------------------------------
 
 
-async def _learn_kdf_time(queue: KdfQueue, seconds: float) -> None:
+async def _learn_kdf_time(queue: KdfPool, seconds: float) -> None:
     """Run one stand-in KDF that takes at least ``seconds``: the queue learns its time from it."""
     await queue.run(lambda: time.sleep(seconds))
 
 
 async def test_a_check_that_would_wait_past_its_budget_is_refused_without_taking_a_place() -> None:
-    queue = KdfQueue(workers=1)
+    queue = KdfPool(workers=1)
     await _learn_kdf_time(queue, 0.2)
     with contextlib.ExitStack() as ahead:
         for _ in range(10):  # ten checks ahead on one thread: at least 2 s of waiting
@@ -187,7 +188,7 @@ async def test_a_check_that_would_wait_past_its_budget_is_refused_without_taking
 
 
 async def test_a_check_within_its_budget_is_admitted() -> None:
-    queue = KdfQueue(workers=2)
+    queue = KdfPool(workers=2)
     await _learn_kdf_time(queue, 0.1)
     with contextlib.ExitStack() as ahead:
         for _ in range(2):  # two ahead, two threads: they start at once
@@ -197,7 +198,7 @@ async def test_a_check_within_its_budget_is_admitted() -> None:
 
 
 async def test_before_any_kdf_has_run_nothing_is_refused() -> None:
-    queue = KdfQueue(workers=1)
+    queue = KdfPool(workers=1)
     with contextlib.ExitStack() as ahead:
         for _ in range(100):
             ahead.enter_context(queue.admit(None))
@@ -206,21 +207,27 @@ async def test_before_any_kdf_has_run_nothing_is_refused() -> None:
 
 
 async def test_a_failing_check_gives_its_place_back() -> None:
-    queue = KdfQueue(workers=1)
+    queue = KdfPool(workers=1)
     with pytest.raises(ValueError, match="store failed"), queue.admit(1.0):
         raise ValueError("the store failed while claiming the attempt")
     assert queue.pending == 0
 
 
 async def test_hash_and_check_run_on_the_queue_and_agree() -> None:
-    queue = KdfQueue(workers=1)
-    stored = await queue.hash("5173", pepper=PEPPER, log2_n=FAST, max_wait_s=1.0)
-    assert await queue.check("5173", stored, pepper=PEPPER, max_wait_s=1.0)
-    assert not await queue.check("2581", stored, pepper=PEPPER, max_wait_s=1.0)
+    queue = KdfPool(workers=1)
+    with queue.admit(1.0):
+        stored = await queue.run(lambda: hash_pin("5173", pepper=PEPPER, log2_n=FAST))
+    with queue.admit(1.0):
+        assert await queue.run(lambda: check_pin("5173", stored, pepper=PEPPER))
+    with queue.admit(1.0):
+        assert not await queue.run(lambda: check_pin("2581", stored, pepper=PEPPER))
     assert queue.pending == 0
+    assert queue.runs == 3
+    queue.close()
 
 
 def test_the_kdf_threads_follow_the_cores_this_process_may_use() -> None:
     # In a container the host's core count overstates what the process may use.
     assert 1 <= usable_cores() <= (os.cpu_count() or 1)
-    assert kdf_queue.workers == max(1, usable_cores() - 1), "one core is always left for the event loop"
+    pool = kdf_pool_for_this_machine()
+    assert pool.workers == max(1, usable_cores() - 1), "one core is always left for the event loop"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.references import ALPHABET, LENGTH, format_reference, normalize_reference, reference_for
+from engine.kernel.references import ALPHABET, LENGTH, format_reference, normalize_reference, reference_for
 
 AMBIGUOUS = "01ILOUV"
 

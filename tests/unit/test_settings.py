@@ -1,10 +1,12 @@
-"""Settings read from the environment (ussd_server/settings.py)."""
+"""Settings read from the environment (ussd_server/settings/)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from engine.config import EngineConfig
+from engine.kernel.config import EngineConfig
 from ussd_server.settings import DEV_PEPPER, Settings, SettingsError
 
 SECRET = "s3cret-pepper-for-tests-only-0042"  # production secrets need at least 32 characters
@@ -153,7 +155,7 @@ def test_the_pepper_is_not_shown_when_settings_are_printed_or_logged() -> None:
 def test_settings_cannot_be_changed_after_start_up() -> None:
     settings = Settings.from_env({})
     with pytest.raises(ValueError, match="frozen"):
-        settings.port = 9000  # type: ignore[misc]
+        settings.port = 9000
 
 
 @pytest.mark.parametrize("wait_ms", ["0", "99", "9001", "soon"])
@@ -233,3 +235,100 @@ def test_a_bad_network_is_refused_naming_the_variable(var: str) -> None:
 def test_a_basic_auth_user_with_a_colon_is_refused_naming_the_variable(user: str) -> None:
     with pytest.raises(SettingsError, match="GATEWAY_USER"):
         Settings.from_env({"GATEWAY_USER": user})
+
+
+def test_a_given_environment_is_read_alone_never_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERLECTRA_ENV", "production")
+    monkeypatch.setenv("PORT", "1234")
+    monkeypatch.setenv("PIN_PEPPER", "leaked-" + SECRET)
+    assert Settings.from_env({"TRADE_FEE_BPS": "7"}) == Settings.from_env({}).model_copy(update={"trade_fee_bps": 7})
+    assert Settings.from_env({}).pin_pepper == DEV_PEPPER
+
+
+def test_without_a_mapping_the_process_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "environ", {"PORT": "8123", "STARTING_CREDIT": "2.50"})
+    settings = Settings.from_env()
+    assert (settings.port, settings.starting_credit_ngwee) == (8123, 250)
+
+
+def test_settings_built_by_hand_are_what_they_are_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "1234")
+    monkeypatch.setenv("SMS_BACKEND", "africastalking")
+    settings = Settings(sms_backend="inbox", ussd_service_codes=("*1#",))
+    assert (settings.port, settings.sms_backend, settings.shortcode) == (8000, "inbox", "*1#")
+
+
+def test_only_the_documented_spelling_of_a_variable_is_read() -> None:
+    assert Settings.from_env({"port": "1234", "Port": "1234", "pin_pepper": "x"}) == Settings.from_env({})
+
+
+def test_the_server_defaults_are_the_engine_defaults() -> None:
+    """Defaults have one home: EngineConfig's, which Settings converts to its variables' units."""
+    assert Settings().engine_config() == EngineConfig()
+    assert Settings.from_env({}).engine_config() == EngineConfig()
+
+
+@pytest.mark.parametrize(
+    ("var", "bad"),
+    [
+        ("SMS_BACKEND", "carrier-pigeon"),
+        ("GATEWAY_AUTH", "digest"),
+        ("LOG_LEVEL", "loud"),
+        ("PIN_LOCK_MINUTES", "30,soon"),
+        ("PIN_LOCK_MINUTES", "1,2,3,4,5,6"),
+        ("MIN_TRANSFER_KWH", "0"),
+        ("MIN_TRANSFER_KWH", "a lot"),
+        ("BODY_READ_TIMEOUT_S", "0"),
+        ("DATABASE_POOL_SIZE", "many"),
+        ("WEB_WORKERS", "-1"),
+        ("RESUME_WINDOW_S", "0"),
+    ],
+)
+def test_an_unknown_or_invalid_value_is_refused_naming_the_variable_and_what_was_written(var: str, bad: str) -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        Settings.from_env({var: bad})
+    assert f"{var}={bad!r}" in str(excinfo.value)
+
+
+def test_every_bad_variable_is_named_at_once() -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        Settings.from_env({"PORT": "abc", "HOPS_PER_MINUTE": "0", "STARTING_CREDIT": "lots"})
+    for variable in ("PORT", "HOPS_PER_MINUTE", "STARTING_CREDIT"):
+        assert variable in str(excinfo.value)
+
+
+def test_a_bad_dev_pepper_is_refused_without_echoing_it() -> None:
+    with pytest.raises(SettingsError, match="PIN_PEPPER") as excinfo:
+        Settings.from_env({"PIN_PEPPER": "tiny-secret"})
+    assert "tiny-secret" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize(("text", "wh"), [("0.1", 100), ("2", 2000), ("1.5 kWh", 1500)])
+def test_the_smallest_transfer_is_written_in_kwh(text: str, wh: int) -> None:
+    assert Settings.from_env({"MIN_TRANSFER_KWH": text}).min_transfer_wh == wh
+
+
+def test_lists_are_comma_separated_with_blanks_ignored() -> None:
+    settings = Settings.from_env({"REGION_ORDER": " Kabwe , Lusaka,, ", "PIN_LOCK_MINUTES": "5, 60"})
+    assert settings.region_order == ("Kabwe", "Lusaka")
+    assert settings.pin_lock_minutes == (5, 60)
+
+
+def test_a_log_level_is_accepted_in_any_case() -> None:
+    assert Settings.from_env({"LOG_LEVEL": "debug"}).log_level == "DEBUG"
+
+
+def test_gateway_and_sms_secrets_are_not_shown_when_settings_are_printed() -> None:
+    settings = Settings.from_env({**PRODUCTION, "AT_API_KEY": "at-" + SECRET})
+    for secret in (SECRET, "gw-" + SECRET, "at-" + SECRET):
+        assert secret not in repr(settings)
+
+
+def test_passwords_in_database_and_redis_urls_are_not_shown_when_settings_are_printed() -> None:
+    settings = Settings.from_env(
+        {"DATABASE_URL": "postgresql://app:db-password@db:5432/enerlectra", "REDIS_URL": "redis://:redis-password@r/0"}
+    )
+    assert settings.database_url == "postgresql://app:db-password@db:5432/enerlectra"
+    assert "db-password" not in repr(settings)
+    assert "redis-password" not in repr(settings)
+    assert "postgresql://app:***@db:5432/enerlectra" in repr(settings)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.errors import (
+from engine.kernel.errors import (
     AmbiguousAmount,
     AmountNotPositive,
     AmountTooLarge,
@@ -17,7 +17,7 @@ from engine.errors import (
     InvalidInput,
     TooManyDecimals,
 )
-from engine.units import (
+from engine.kernel.units import (
     MAX_NGWEE,
     MAX_WH,
     basis_points_rounded_up,

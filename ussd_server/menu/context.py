@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from engine.errors import PinBusy
-from engine.model import User
+from engine.identity.model import User
+from engine.kernel.errors import PinBusy
 from engine.platform import Platform
 from ussd_server.i18n import Catalogs
 from ussd_server.sessions import keys
@@ -24,6 +25,8 @@ PIN_BUSY = "pin_busy"
 PIN_HASH = "pin_hash"
 # Values that belong to a PIN being typed or checked: never carried over by a resume.
 PIN_VALUES = frozenset({PIN_BUSY, PIN_HASH})
+# Session value: which daily cap stopped the journey (engine.kernel.daily_caps.Cap), for the capped screen.
+CAPPED = "capped"
 # Leave this much of the hop's deadline for saving the session and answering.
 _DEADLINE_MARGIN_S = 0.5
 
@@ -96,6 +99,17 @@ class Hop:
                 self.session.values[PIN_BUSY] = 1
             else:
                 self.session.values.pop(PIN_BUSY, None)
+
+    def operation_id(self, kind: str) -> str:
+        """Stable for one confirmation of one session: a replayed hop can never apply twice.
+
+        The session's nonce is in it: a gateway that reuses a session id after the
+        session expired starts a new session, whose operations are new.
+        """
+        s = self.session
+        attempt = s.values.get("attempt", 0)
+        digest = hashlib.blake2b(f"{s.id}|{s.nonce}|{kind}|{attempt}".encode(), digest_size=16).hexdigest()
+        return f"ussd-{kind}-{digest}"
 
     def values(self) -> dict[str, Any]:
         return {**self.session.values, **self.shown}

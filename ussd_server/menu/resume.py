@@ -12,16 +12,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ussd_server.menu.context import PIN_VALUES
-from ussd_server.menu.schema import Screen
+from ussd_server.menu.schema import InputScreen, PinScreen, Resumable, Screen
 from ussd_server.sessions.model import Session
 
 # Bookkeeping values that do not make a session worth resuming on their own.
 _NOT_TYPED = frozenset({"attempt", "resume_id"}) | PIN_VALUES
+# The validator of an input screen where a new PIN is chosen.
+NEW_PIN = "new_pin"
 
 
 def asks_for_pin(screen: Screen) -> bool:
     """A screen where a PIN is typed (to check it, or to choose one)."""
-    return screen.kind == "pin" or (screen.validator is not None and screen.validator.type == "new_pin")
+    return isinstance(screen, PinScreen) or (isinstance(screen, InputScreen) and screen.validator.type == NEW_PIN)
 
 
 def resumable_view(old: Session, screens: dict[str, Screen]) -> Session | None:
@@ -33,7 +35,7 @@ def resumable_view(old: Session, screens: dict[str, Screen]) -> Session | None:
     while depth > 0 and (pin := screens.get(trail[depth])) is not None and asks_for_pin(pin):
         depth -= 1
     screen = screens.get(trail[depth])
-    if screen is None or not screen.resume or asks_for_pin(screen):
+    if not isinstance(screen, Resumable) or not screen.resume or asks_for_pin(screen):
         return None
     values = {k: v for k, v in old.values.items() if k not in PIN_VALUES}
     if not set(values) - _NOT_TYPED:

@@ -3,42 +3,50 @@
 The tree's transitions machine is the only thing that moves a session between
 screens (``fire``); this module decides which trigger an input means, runs
 the named actions of screens that show nothing (routers, actions) within the
-same hop, and renders the screen the hop lands on.
+same hop, and renders the screen the hop lands on. Every name a screen uses is
+looked up in the registry this runtime was built with (one dict access).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ussd_server.i18n import Catalogs
 from ussd_server.menu.context import Hop
-from ussd_server.menu.registry import Item, Outcome, Registry
+from ussd_server.menu.registry import Invalid, Item, Outcome, Registry
 from ussd_server.menu.render import render, render_list
+from ussd_server.menu.reply import Reply
 from ussd_server.menu.resume import asks_for_pin
-from ussd_server.menu.schema import Screen
+from ussd_server.menu.schema import (
+    ActionScreen,
+    ConfirmScreen,
+    EndScreen,
+    InputScreen,
+    ListScreen,
+    MenuScreen,
+    Navigable,
+    NoteScreen,
+    PinScreen,
+    RouterScreen,
+    Shown,
+)
 from ussd_server.menu.tree import CompiledTree
-from ussd_server.menu.validators import VALIDATORS, Invalid, check_pin_format
 
 BACK, HOME, MORE = "0", "00", "98"
 DECLINE = "2"  # on a PIN screen with `decline`: a choice, never a PIN (PINs have 4 digits)
 MAX_INVALID = 3  # invalid inputs in a row on one screen, and strikes in a session, that end it
 MAX_BACK = 12
-MAX_INPUT = 160
+MAX_INPUT = 160  # the longest input taken (a phone sends no more); not the screen budget
 _MAX_PASS_THROUGH = 16  # routers and actions chained in one hop; a loop in a tree is a bug
+_PASS_THROUGH = (RouterScreen, ActionScreen)  # built once: isinstance with a tuple, not a new union per hop
 
 
 class UnroutedOutcome(RuntimeError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    text: str
-    end: bool
-
-    @property
-    def body(self) -> str:
-        return ("END " if self.end else "CON ") + self.text
+def check_pin_format(raw: str) -> str:
+    if len(raw) != 4 or not raw.isascii() or not raw.isdigit():
+        raise Invalid("err.pin_format")
+    return raw
 
 
 class MenuRuntime:
@@ -61,7 +69,11 @@ class MenuRuntime:
         """Handle the newest input on the session's current screen."""
         s = hop.session
         screen = self.screens[s.state]
-        if screen.kind == "end":
+        if isinstance(screen, _PASS_THROUGH):
+            # A session only ever rests on a screen that shows something; one saved under an
+            # older tree where this screen showed something moves on as if it had just arrived.
+            return await self._arrive(hop)
+        if isinstance(screen, EndScreen):
             return await self._show(hop, screen)
         if screen.nav and raw == HOME:
             s.back.clear()
@@ -86,48 +98,52 @@ class MenuRuntime:
         self.tree.fire(s, trigger)
         return await self._arrive(hop)
 
-    async def _back(self, hop: Hop, screen: Screen) -> Reply:
+    async def _back(self, hop: Hop, screen: Shown) -> Reply:
         s = hop.session
         s.invalid = 0
         if not s.back:
             return await self._show(hop, screen)
         s.state = s.back.pop()
         s.page = 0
-        return await self._show(hop, self.screens[s.state])
+        back_to = self.screens[s.state]
+        if isinstance(back_to, _PASS_THROUGH):  # never pushed; only an older tree's session
+            return await self._arrive(hop)
+        return await self._show(hop, back_to)
 
-    async def _accept(self, hop: Hop, screen: Screen, raw: str) -> str | None:
+    async def _accept(self, hop: Hop, screen: Navigable, raw: str) -> str | None:
+        """The trigger ``raw`` fires on ``screen`` (None: another page of a list), or raise Invalid."""
         if len(raw) > MAX_INPUT:
             raise Invalid("err.invalid_choice")
         s = hop.session
-        values = s.values
-        if screen.kind == "menu":
-            choice = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 2 else 0
-            if not 1 <= choice <= len(screen.options):
-                raise Invalid("err.invalid_choice")
-            chosen = screen.options[choice - 1].set
-            values.update(chosen)
-            if "language" in chosen:  # speak the chosen language from the next screen on
-                s.language = chosen["language"]
-            return f"opt_{choice}"
-        if screen.kind == "confirm":
-            if raw not in ("1", "2"):
-                raise Invalid("err.invalid_choice")
-            return "yes" if raw == "1" else "no"
-        if screen.kind == "note":
-            raise Invalid("err.invalid_choice")  # only 0 back and 00 home go on from here
-        if screen.kind == "list":
-            return await self._pick(hop, screen, raw)
-        if screen.kind == "pin":
-            if screen.decline and raw == DECLINE:
-                return "no"
-            hop.pin = check_pin_format(raw)
-            return "next"
-        assert screen.validator is not None
-        assert screen.store is not None
-        values[screen.store] = await VALIDATORS[screen.validator.type](raw, screen.validator, hop)
-        return "next"
+        match screen:
+            case MenuScreen():
+                choice = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 2 else 0
+                if not 1 <= choice <= len(screen.options):
+                    raise Invalid("err.invalid_choice")
+                chosen = screen.options[choice - 1].set
+                s.values.update(chosen)
+                if "language" in chosen:  # speak the chosen language from the next screen on
+                    s.language = chosen["language"]
+                return f"opt_{choice}"
+            case ConfirmScreen():
+                if raw not in ("1", "2"):
+                    raise Invalid("err.invalid_choice")
+                return "yes" if raw == "1" else "no"
+            case NoteScreen():
+                raise Invalid("err.invalid_choice")  # only 0 back and 00 home go on from here
+            case ListScreen():
+                return await self._pick(hop, screen, raw)
+            case PinScreen():
+                if screen.decline and raw == DECLINE:
+                    return "no"
+                hop.pin = check_pin_format(raw)
+                return "next"
+            case InputScreen():
+                validate = self.registry.validators[screen.validator.type]
+                s.values[screen.store] = await validate(raw, screen.validator, hop)
+                return "next"
 
-    async def _pick(self, hop: Hop, screen: Screen, raw: str) -> str | None:
+    async def _pick(self, hop: Hop, screen: ListScreen, raw: str) -> str | None:
         s = hop.session
         items = await self._items(hop, screen)
         _, window = render_list(self.catalogs, s.language, screen, hop.values(), items, s.page)
@@ -141,8 +157,7 @@ class MenuRuntime:
         s.page = 0
         return "next"
 
-    async def _items(self, hop: Hop, screen: Screen) -> list[Item]:
-        assert screen.source is not None
+    async def _items(self, hop: Hop, screen: ListScreen) -> list[Item]:
         return await self.registry.sources[screen.source](hop)
 
     async def _arrive(self, hop: Hop, say: str | None = None) -> Reply:
@@ -150,21 +165,20 @@ class MenuRuntime:
         s = hop.session
         for _ in range(_MAX_PASS_THROUGH):
             screen = self.screens[s.state]
-            if screen.kind == "router":
+            if isinstance(screen, RouterScreen):
                 for i, route in enumerate(screen.routes):
                     if route.if_ is None or await self.registry.conditions[route.if_](hop):
                         say = route.say or say
                         self.tree.fire(s, f"route_{i}")
                         break
                 continue
-            if screen.kind == "action":
-                assert screen.action is not None
+            if isinstance(screen, ActionScreen):
                 outcome = await self.registry.actions[screen.action](hop)
                 self._keep(hop, outcome)
                 if outcome.goto in self.screens:
                     s.state = outcome.goto or s.state
                     continue
-                routes = screen.outcome_routes()
+                routes = screen.outcomes
                 name = outcome.route if outcome.route in routes else "error" if "error" in routes else None
                 if name is None:
                     raise UnroutedOutcome(f"screen {s.state!r} has no route for outcome {outcome.route!r}")
@@ -186,11 +200,11 @@ class MenuRuntime:
     def _keep(self, hop: Hop, outcome: Outcome) -> None:
         (hop.session.values if outcome.keep else hop.shown).update(outcome.values)
 
-    async def _show(self, hop: Hop, screen: Screen, say: str | None = None) -> Reply:
+    async def _show(self, hop: Hop, screen: Shown, say: str | None = None) -> Reply:
         s = hop.session
         if screen.prepare:
             self._keep(hop, await self.registry.actions[screen.prepare](hop))
-        if screen.kind == "list":
+        if isinstance(screen, ListScreen):
             items = await self._items(hop, screen)
             text, window = render_list(self.catalogs, s.language, screen, hop.values(), items, s.page, say=say)
             if window.start >= len(items) and s.page:
@@ -198,7 +212,7 @@ class MenuRuntime:
                 text, _ = render_list(self.catalogs, s.language, screen, hop.values(), items, 0, say=say)
             return Reply(text, end=False)
         text = render(self.catalogs, s.language, screen, hop.values(), say=say, is_home=s.state == self.home)
-        end = screen.kind == "end"
+        end = isinstance(screen, EndScreen)
         if end:
             s.ended = True
         return Reply(text, end=end)

@@ -38,6 +38,7 @@ RATE_NAMESPACE = "rate"
 # Rate-limit names: the first part of every limiter identity (trusted constants, never user input).
 RATE_AUTH_FAILURES = "auth-failures"  # failed gateway authentications per caller address
 RATE_PIN_CHECKS = "pin-checks"  # PIN checks (slow KDF runs) per phone
+RATE_API_SIGN_IN_FAILURES = "api-sign-in-failures"  # failed API sign-ins per caller address
 SESSION_SUFFIX = ":s"
 LOCK_SUFFIX = ":lock"
 

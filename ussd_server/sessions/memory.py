@@ -141,7 +141,10 @@ class MemorySessionStore:
         return hops + 1, int((ends - now) * 1000)
 
     @asynccontextmanager
-    async def hold(self, session_id: str, count: HopCount | None = None) -> AsyncIterator[Held]:
+    async def hold(
+        self, session_id: str, count: HopCount | None = None, resume_of: str | None = None
+    ) -> AsyncIterator[Held]:
+        # resume_of is not read ahead: the resume pointer is in this process, there is no round trip to save.
         hops, left_ms = self._count(count) if count is not None else (0, 0)
         tag = keys.tag(session_id)
         slot = self._locks.get(tag)
@@ -181,6 +184,14 @@ class MemorySessionStore:
         previous = self.resumes.get(tag)
         self.resumes.put(tag, codec.encode_id(session_id), ttl_s)
         return None if previous is None else codec.decode_id(previous)
+
+    async def swap_resume_and_load(
+        self, phone: str, session_id: str, ttl_s: int, hint: str | None = None
+    ) -> tuple[str | None, Session | None]:
+        previous = await self.swap_resume(phone, session_id, ttl_s)
+        if previous is None or previous == session_id:
+            return previous, None
+        return previous, await self.load(previous)
 
     async def ping(self) -> bool:
         return True

@@ -48,15 +48,21 @@ class Held:
     the hold ends without an exception, in the same round trip that releases
     the lock; a hop that fails stores nothing. ``count`` is this hop's number
     in its phone's window (with :class:`HopCount`; 0 otherwise) and
-    ``count_left_ms`` how long that window still runs.
+    ``count_left_ms`` how long that window still runs. ``resume_hint`` is the
+    session id the phone's resume pointer named as the lock was taken (with
+    ``resume_of``; None otherwise): a guess that saves a round trip in
+    :meth:`SessionStore.swap_resume_and_load`, never a decision.
     """
 
-    __slots__ = ("count", "count_left_ms", "kept", "session", "ttl_s")
+    __slots__ = ("count", "count_left_ms", "kept", "resume_hint", "session", "ttl_s")
 
-    def __init__(self, session: Session | None, count: int = 0, count_left_ms: int = 0) -> None:
+    def __init__(
+        self, session: Session | None, count: int = 0, count_left_ms: int = 0, resume_hint: str | None = None
+    ) -> None:
         self.session = session
         self.count = count
         self.count_left_ms = count_left_ms
+        self.resume_hint = resume_hint
         self.kept: Session | None = None
         self.ttl_s = 0
 
@@ -82,14 +88,18 @@ class SessionStore(Protocol):
 
     async def delete(self, session_id: str) -> None: ...
 
-    def hold(self, session_id: str, count: HopCount | None = None) -> AbstractAsyncContextManager[Held]:
+    def hold(
+        self, session_id: str, count: HopCount | None = None, resume_of: str | None = None
+    ) -> AbstractAsyncContextManager[Held]:
         """Serialise hops of one session: a retried hop waits, then sees the stored reply.
 
         Yields the stored session; saves what the hop :meth:`Held.keep`-s and
         releases the lock on exit (on an exception it only releases). Raises
         :class:`SessionLockTimeout` if the lock cannot be taken in bounded time.
         With ``count``, the hop is counted for the phone once, as the lock is
-        first tried (see :class:`HopCount`).
+        first tried (see :class:`HopCount`). With ``resume_of`` (a phone), that
+        phone's resume pointer may be read as the lock is first tried, into
+        :attr:`Held.resume_hint` (a store may leave it None: it is only a hint).
         """
         ...
 
@@ -97,6 +107,17 @@ class SessionStore(Protocol):
         """Make ``session_id`` the phone's latest dial and return the previous one, if still within ``ttl_s``.
 
         The previous dial is the one a dropped session can be resumed from.
+        """
+        ...
+
+    async def swap_resume_and_load(
+        self, phone: str, session_id: str, ttl_s: int, hint: str | None = None
+    ) -> tuple[str | None, Session | None]:
+        """:meth:`swap_resume`, and the previous dial's session as :meth:`load` reads it (None when there is none).
+
+        ``hint`` (:attr:`Held.resume_hint`), when it names the previous dial,
+        lets the store read that session in the same round trip as the swap; a
+        wrong or missing hint only costs another round trip.
         """
         ...
 

@@ -15,8 +15,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from engine.clock import Clock, SystemClock
-from engine.phones import mask_phone
+from engine.kernel.clock import Clock, SystemClock
+from engine.kernel.phones import mask_phone
 from ussd_server.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engine.ports import OutboxQueue
+from engine.notifications.ports import OutboxQueue
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -17,12 +17,13 @@ import contextlib
 import logging
 import math
 import random
+from collections.abc import Callable
 
-from engine import notifications
-from engine.clock import MICROS_PER_SECOND, Clock, SystemClock
-from engine.model import OutboxRow
-from engine.phones import mask_phone
-from engine.ports import OutboxQueue
+from engine.kernel.clock import MICROS_PER_SECOND, Clock, SystemClock
+from engine.kernel.phones import mask_phone
+from engine.notifications import outbox as notifications
+from engine.notifications.model import OutboxRow
+from engine.notifications.ports import OutboxQueue
 from ussd_server.i18n import Catalogs
 from ussd_server.settings import Settings
 from ussd_server.sms.backends import SendResult, SmsBackend
@@ -47,7 +48,7 @@ def retry_delay_s(attempts: int, rng: random.Random) -> float:
 class OutboxWorker:
     def __init__(
         self,
-        store: OutboxQueue,
+        outbox: OutboxQueue,
         backend: SmsBackend,
         catalogs: Catalogs,
         settings: Settings,
@@ -56,8 +57,10 @@ class OutboxWorker:
         batch_size: int = 16,
         concurrency: int = 4,
         rng: random.Random | None = None,
+        on_sent: Callable[[float], None] = lambda _lag_s: None,
     ) -> None:
-        self.store = store
+        self.on_sent = on_sent  # seconds from queued to accepted by the provider (metrics)
+        self.outbox = outbox
         self.backend = backend
         self.catalogs = catalogs
         self.settings = settings
@@ -74,7 +77,7 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """Claim one batch of due rows and settle each; returns how many were claimed."""
-        rows = await self.store.claim_outbox(limit=self.batch_size, lease_s=self.lease_s)
+        rows = await self.outbox.claim_outbox(limit=self.batch_size, lease_s=self.lease_s)
         if rows:
             slots = asyncio.Semaphore(self.concurrency)
             await asyncio.gather(*(self._settle(row, slots) for row in rows))
@@ -147,13 +150,15 @@ class OutboxWorker:
         """A settled message's secrets (a one-time PIN) are not kept in the database."""
         params = notifications.scrubbed(row.message)
         if params is not None:
-            await self.store.scrub_outbox_params(row.id, params)
+            await self.outbox.scrub_outbox_params(row.id, params)
 
     async def _record(self, row: OutboxRow, result: SendResult) -> None:
         phone = mask_phone(row.message.recipient)
         if result.status == "sent":
-            ours = await self.store.mark_outbox_sent(row.id, result.provider_ref, attempt=row.attempts)
+            ours = await self.outbox.mark_outbox_sent(row.id, result.provider_ref, attempt=row.attempts)
             await self._scrub(row)
+            if message_is_timely(row):
+                self.on_sent((self.clock.now_us() - row.message.created_at) / MICROS_PER_SECOND)
             log.info(
                 "SMS %d to %s sent (attempt %d, ref %s)%s",
                 row.id,
@@ -165,7 +170,7 @@ class OutboxWorker:
         elif result.status == "retry" and row.attempts < self.settings.sms_max_attempts:
             delay = retry_delay_s(row.attempts, self._rng)
             due = self.clock.now_us() + int(delay * MICROS_PER_SECOND)
-            ours = await self.store.mark_outbox_retry(row.id, result.error[:_ERROR_CHARS], due, attempt=row.attempts)
+            ours = await self.outbox.mark_outbox_retry(row.id, result.error[:_ERROR_CHARS], due, attempt=row.attempts)
             log.warning(
                 "SMS %d to %s retry in %.0f s (attempt %d): %s%s",
                 row.id,
@@ -181,7 +186,7 @@ class OutboxWorker:
             await self._give_up(row, result.error or "refused by the provider")
 
     async def _give_up(self, row: OutboxRow, error: str) -> None:
-        ours = await self.store.mark_outbox_dead(row.id, error[:_ERROR_CHARS], attempt=row.attempts)
+        ours = await self.outbox.mark_outbox_dead(row.id, error[:_ERROR_CHARS], attempt=row.attempts)
         await self._scrub(row)
         log.error(
             "SMS %d to %s dead (attempt %d): %s%s",
@@ -191,6 +196,11 @@ class OutboxWorker:
             error,
             _stale(ours),
         )
+
+
+def message_is_timely(row: OutboxRow) -> bool:
+    """Whether the row was meant to go out as soon as queued (a daily summary waits for the evening on purpose)."""
+    return row.message.template != notifications.DAILY_SUMMARY
 
 
 def _stale(ours: bool) -> str:

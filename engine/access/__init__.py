@@ -1,0 +1,1 @@
+"""access: who may call the platform from outside USSD (API keys, user tokens) and idempotency records."""

@@ -1,0 +1,15 @@
+"""Every route of the API, in the order the OpenAPI document lists them."""
+
+from __future__ import annotations
+
+from ussd_server.api.resources import energy, platform, trading, users, wallet
+from ussd_server.api.routing import Route
+
+PREFIX = "/api/v1"
+ROUTES: tuple[Route, ...] = (
+    *users.ROUTES,
+    *wallet.ROUTES,
+    *energy.ROUTES,
+    *trading.ROUTES,
+    *platform.ROUTES,
+)
