@@ -18,9 +18,15 @@ throwaway database dropped, also on error, Ctrl-C or SIGTERM):
    mix (buying and sending energy are confirmed by PIN: scrypt at the default
    cost) at 50 and 200 phones; the same mix without the PIN journeys (the
    KDF's share is the difference; also 1 vs 2 server processes); the full mix
-   paced like people (latency below saturation). Then the size of a
-   mid-journey session in Redis, and ``enerlectra ledger verify`` on both
-   databases.
+   paced like people (latency below saturation). In the same rounds: the
+   SQLite server's code and database served without uvloop
+   (``EVENT_LOOP=asyncio``) and without hiredis (``REDIS_PARSER=python``), on
+   the no-PIN mix (A/B); and the REST API on the SQLite server (``API_USERS``
+   more funded users, signed in once): ``GET /api/v1/wallet`` next to a bare
+   aiohttp JSON handler (:mod:`bench.apiload`, :mod:`bench.baselines`), and a
+   gift with the PIN and an ``Idempotency-Key`` next to the same gift made on
+   USSD (five hops). Then the size of a mid-journey session in Redis, and
+   ``enerlectra ledger verify`` on both databases.
 2. Scaling with users: SQLite files (or PostgreSQL databases) with 1k, 100k
    and 1M users, one server each, dial + balance from users drawn at random
    over the whole population, paced, alternated like above; then the smallest is verified (the load only reads).
@@ -604,6 +610,8 @@ def machine_keys(opts: Options, started: datetime, load_before: float, wall_s: f
         "bench.mix": ", ".join(f"{k} {v}%" for k, v in MIX.items()),
         "bench.pin_hop_share_offered": round(pin_share(MIX), 4),
         "bench.pin_kdf": "scrypt log2_n=14 (the default)",
+        "bench.api_users": API_USERS,
+        "bench.gift_clients": GIFT_CONCURRENCY,
         "bench.wall_s": round(wall_s, 1),
     }
 

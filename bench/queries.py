@@ -28,6 +28,7 @@ import json
 import re
 import sys
 import tempfile
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,9 +38,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bench import population
+from bench import apiload, population
+from bench.journeys import WH, buy, dial, send, statement
 from bench.journeys import balance as balance_journey
-from bench.journeys import buy, dial, send, statement
 from bench.loadgen import NETWORK_CODE, SERVICE_CODE, Step, classify
 from bench.procs import BenchError, cli, postgres_database, redis_server
 from simulator.protocol import Endpoints, GatewayClient, new_session_id
@@ -183,29 +184,61 @@ async def count_backend(
     with recorder.installed():
         async with app_server(settings) as url, aiohttp.ClientSession() as http:
             gateway = GatewayClient(http, Endpoints.from_url(url))
+            origin = url.removesuffix("/ussd")
             await asyncio.sleep(0.2)  # let the outbox worker and the sweeper make their first reads
+
+            async def walk(name: str, phone: str, steps: Sequence[Step]) -> list[Tally]:
+                session_id, tallies = new_session_id(), []
+                for step in steps:
+                    form = {
+                        "sessionId": session_id,
+                        "serviceCode": SERVICE_CODE,
+                        "phoneNumber": phone,
+                        "networkCode": NETWORK_CODE,
+                        "text": step.text,
+                    }
+                    recorder.take()
+                    reply = await gateway.post(gateway.endpoints.ussd, form)
+                    tallies.append(recorder.take())
+                    error = classify(reply.status, reply.body, step.expect)
+                    if error is not None:
+                        raise BenchError(f"{backend} {name} {step.text!r}: {error}: {reply.body!r}")
+                return tallies
+
+            async def call(method: str, path: str, token: str, body: Any = None, expect: int = 200) -> Tally:
+                headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+                recorder.take()
+                async with http.request(method, f"{origin}/api/v1{path}", json=body, headers=headers) as response:
+                    answer = await response.json(content_type=None)
+                    if response.status != expect:
+                        raise BenchError(f"{backend} {method} {path}: {response.status} {answer}")
+                return recorder.take()
+
             for name, steps in journeys(population.phone(USERS - 1)).items():
                 worst: list[Tally] = [Tally() for _ in steps]
                 for run in range(repeat):
-                    phone = population.phone(run)
-                    session_id = new_session_id()
-                    for i, step in enumerate(steps):
-                        form = {
-                            "sessionId": session_id,
-                            "serviceCode": SERVICE_CODE,
-                            "phoneNumber": phone,
-                            "networkCode": NETWORK_CODE,
-                            "text": step.text,
-                        }
-                        recorder.take()
-                        reply = await gateway.post(gateway.endpoints.ussd, form)
-                        tally = recorder.take()
-                        error = classify(reply.status, reply.body, step.expect)
-                        if error is not None:
-                            raise BenchError(f"{backend} {name} {step.text!r}: {error}: {reply.body!r}")
+                    for i, tally in enumerate(await walk(name, population.phone(run), steps)):
                         if tally.round_trips(backend) > worst[i].round_trips(backend):
                             worst[i] = tally
                 out[name] = [(step.text, worst[i]) for i, step in enumerate(steps)]
+            # A mini-statement naming others: phone 0 has also given to three more people and bought from
+            # a second cluster (these journeys are not counted; the statement is).
+            for other in range(2, 5):
+                await walk("setup", population.phone(0), send(population.phone(USERS - other), gift=True))
+            await walk("setup", population.phone(0), buy(1))
+            steps = statement()
+            out["statement+names"] = list(
+                zip([s.text for s in steps], await walk("statement", population.phone(0), steps), strict=True)
+            )
+            # The REST API: a signed-in user's balances, and a gift with the PIN and an Idempotency-Key.
+            (token,) = await apiload.sign_in(origin, [population.phone(USERS - 10)], population.BENCH_PIN)
+            first = await call("GET", "/wallet", token)  # the token is then known to this process
+            out["api_wallet"] = [
+                ("GET /wallet, first", first),
+                ("GET /wallet, then", await call("GET", "/wallet", token)),
+            ]
+            gift = {"to": population.phone(USERS - 1), "wh": WH, "pin": population.BENCH_PIN}
+            out["api_gift"] = [("POST /gifts", await call("POST", "/gifts", token, gift, expect=201))]
     return out
 
 

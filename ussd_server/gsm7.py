@@ -17,16 +17,20 @@ _BASIC = (
 _EXTENDED = "^{}\\[~]|€\f"
 BASIC = frozenset(_BASIC)
 EXTENDED = frozenset(_EXTENDED)
+_GSM7 = BASIC | EXTENDED
 _REPLACEMENTS = {"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...", "\t": " "}
 
 
 def is_gsm7(text: str) -> bool:
-    return all(c in BASIC or c in EXTENDED for c in text)
+    return _GSM7.issuperset(text)  # one pass in C
 
 
 def gsm7_length(text: str) -> int:
     """Septets used: extended characters take two (an escape and the character)."""
-    # str.count per extended character runs in C; called on every screen of every hop.
+    # Called on every line of every screen: most hold no extended character, which one pass in C tells;
+    # otherwise str.count per extended character runs in C too.
+    if EXTENDED.isdisjoint(text):
+        return len(text)
     return len(text) + sum(text.count(c) for c in _EXTENDED)
 
 
@@ -36,6 +40,8 @@ def non_gsm7(text: str) -> set[str]:
 
 def to_gsm7(text: str) -> str:
     """Fold text into GSM-7: typographic quotes to plain ones, accents dropped, the rest to '?'."""
+    if _GSM7.issuperset(text):  # the usual case (every value shown on every screen comes here)
+        return text
     out = []
     for c in text:
         if c in BASIC or c in EXTENDED:

@@ -30,6 +30,7 @@ Categories are the language's CLDR plural categories (:data:`PLURAL_RULES`);
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Callable, Mapping
@@ -196,6 +197,12 @@ def _parse(where: str, language: str, value: object) -> Message:
     return Variants(language, count, exact, forms)
 
 
+@functools.lru_cache(maxsize=4096)
+def _template(text: str) -> tuple[tuple[str, str | None, str | None], ...]:
+    """A catalog text as string.Formatter parses it (literal, field, format spec): once per text, not per render."""
+    return tuple((literal, name, spec) for literal, name, spec, _ in string.Formatter().parse(text))
+
+
 @dataclass(frozen=True)
 class Catalogs:
     messages: Mapping[str, Mapping[str, Message]]  # language -> key -> text or variants
@@ -238,7 +245,7 @@ class Catalogs:
         text = self.text(language, key, params)
         values = params or {}
         out = []
-        for literal, name, spec, _ in string.Formatter().parse(text):
+        for literal, name, spec in _template(text):
             out.append(literal)
             if name is None:
                 continue

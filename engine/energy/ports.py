@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from engine.energy.model import Cluster
@@ -12,6 +13,10 @@ from engine.ledger.ports import LedgerReader, LedgerWriter
 
 class ClusterReader(Protocol):
     async def cluster_by_id(self, cluster_id: str) -> Cluster | None: ...
+
+    async def clusters_by_ids(self, cluster_ids: Sequence[str]) -> dict[str, Cluster]:
+        """The clusters among ``cluster_ids`` that exist, by id (one read for many)."""
+        ...
 
     async def list_clusters(self, *, region: str | None = None) -> list[Cluster]: ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar
 
@@ -19,6 +19,10 @@ class UserReader(Protocol):
     async def user_by_phone(self, phone: str) -> User | None: ...
 
     async def user_by_id(self, user_id: int) -> User | None: ...
+
+    async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
+        """The users among ``user_ids`` that exist, by id (one read for many, e.g. a statement's names)."""
+        ...
 
     async def list_users(self, *, limit: int, offset: int = 0) -> list[User]: ...
 

@@ -151,19 +151,24 @@ class WalletService:
         return [replace(line, counterparty=names.get(account, "?")) if account else line for line, account in lines]
 
     async def _names(self, account_ids: set[str]) -> dict[str, str]:
-        """What a statement calls the owner of each account: a person's short name or a cluster's name."""
+        """What a statement calls the owner of each account: a person's short name or a cluster's name.
+
+        One read for the accounts, one for all the people and one for all the clusters among them,
+        however many lines the statement has.
+        """
         accounts = await self._reads.ledger.lookup_accounts(sorted(account_ids))
-        names: dict[str, str] = {}
+        people: dict[str, int] = {}
+        places: dict[str, str] = {}
         for account_id, account in accounts.items():
             owner = account.owner or ""
             if owner.startswith(USER_OWNER) and owner[len(USER_OWNER) :].isdigit():
-                person = await self._reads.users.user_by_id(int(owner[len(USER_OWNER) :]))
-                if person is not None:
-                    names[account_id] = short_name(person.name)
+                people[account_id] = int(owner[len(USER_OWNER) :])
             elif owner.startswith(CLUSTER_OWNER):
-                cluster = await self._reads.clusters.cluster_by_id(owner[len(CLUSTER_OWNER) :])
-                if cluster is not None:
-                    names[account_id] = cluster.name
+                places[account_id] = owner[len(CLUSTER_OWNER) :]
+        persons = await self._reads.users.users_by_ids(sorted(set(people.values()))) if people else {}
+        clusters = await self._reads.clusters.clusters_by_ids(sorted(set(places.values()))) if places else {}
+        names = {a: short_name(persons[i].name) for a, i in people.items() if i in persons}
+        names |= {a: clusters[i].name for a, i in places.items() if i in clusters}
         return names
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 
 from engine.energy.model import Cluster
@@ -26,6 +27,10 @@ class MemoryUsers:
 
     async def user_by_id(self, user_id: int) -> User | None:
         return self._t.users.get(user_id)
+
+    async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
+        found = ((i, self._t.users.get(i)) for i in user_ids)
+        return {i: u for i, u in found if u is not None}
 
     async def list_users(self, *, limit: int, offset: int = 0) -> list[User]:
         return sorted(self._t.users.values(), key=lambda u: u.id)[offset : offset + limit]
@@ -79,6 +84,10 @@ class MemoryClusters:
 
     async def cluster_by_id(self, cluster_id: str) -> Cluster | None:
         return self._t.clusters.get(cluster_id)
+
+    async def clusters_by_ids(self, cluster_ids: Sequence[str]) -> dict[str, Cluster]:
+        found = ((i, self._t.clusters.get(i)) for i in cluster_ids)
+        return {i: c for i, c in found if c is not None}
 
     async def list_clusters(self, *, region: str | None = None) -> list[Cluster]:
         if region is None:

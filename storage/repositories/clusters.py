@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from engine.energy.model import Cluster
 from engine.kernel.errors import ClusterExists
 from storage.dialect import Executor, sql
 from storage.tables import CLUSTERS
 
 _BY_ID = sql(f"SELECT {CLUSTERS.select} FROM clusters WHERE id = $1")
+_BY_IDS = sql(f"SELECT {CLUSTERS.select} FROM clusters WHERE id = ANY($1::text[])")
 _ALL = sql(f"SELECT {CLUSTERS.select} FROM clusters ORDER BY region, name")
 _IN_REGION = sql(f"SELECT {CLUSTERS.select} FROM clusters WHERE region = $1 ORDER BY name")
 _REGIONS = sql("SELECT DISTINCT region FROM clusters ORDER BY region")
@@ -24,6 +27,12 @@ class ClusterReads:
     async def cluster_by_id(self, cluster_id: str) -> Cluster | None:
         row = await self._db.fetch_one(_BY_ID, cluster_id)
         return CLUSTERS.record(row) if row is not None else None
+
+    async def clusters_by_ids(self, cluster_ids: Sequence[str]) -> dict[str, Cluster]:
+        if not cluster_ids:
+            return {}
+        clusters = (CLUSTERS.record(r) for r in await self._db.fetch(_BY_IDS, list(cluster_ids)))
+        return {c.id: c for c in clusters}
 
     async def list_clusters(self, *, region: str | None = None) -> list[Cluster]:
         rows = await (self._db.fetch(_ALL) if region is None else self._db.fetch(_IN_REGION, region))

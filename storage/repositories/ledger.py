@@ -226,6 +226,15 @@ class LedgerRepository(LedgerReads, LedgerTransactionBase):
         self._flush = flush
         # Set while _persist runs: the write primitives collect into it.
         self._writes: LedgerWrites | None = None
+        # Accounts as this transaction holds them: read under its lock (PostgreSQL's FOR UPDATE,
+        # SQLite's one writer), then as it changed them. Nobody else can change them before it
+        # ends, so reading them again (a receipt's balances after the operation) needs no statement.
+        self._held: dict[str, Account] = {}
+
+    async def lookup_accounts(self, ids: Sequence[str]) -> dict[str, Account]:
+        if ids and all(i in self._held for i in ids):
+            return {i: self._held[i] for i in ids}
+        return await super().lookup_accounts(ids)
 
     async def _fetch_transfers(self, ids: Sequence[str]) -> dict[str, TransferRecord]:
         return await self.lookup_transfers(ids)
@@ -236,7 +245,9 @@ class LedgerRepository(LedgerReads, LedgerTransactionBase):
     async def _lock_accounts(self, sorted_ids: Sequence[str]) -> dict[str, Account]:
         if not sorted_ids:
             return {}
-        return {r[0]: ACCOUNTS.record(r) for r in await self._db.fetch(_LOCK_ACCOUNTS, list(sorted_ids))}
+        locked = {r[0]: ACCOUNTS.record(r) for r in await self._db.fetch(_LOCK_ACCOUNTS, list(sorted_ids))}
+        self._held.update(locked)
+        return locked
 
     async def _insert_accounts(self, accounts: Sequence[Account]) -> None:
         # In id order, so two transactions inserting overlapping new ids wait
@@ -278,8 +289,10 @@ class LedgerRepository(LedgerReads, LedgerTransactionBase):
         await self._stage(fill)
 
     async def _update_balances(self, accounts: Iterable[Account]) -> None:
-        rows = [(a.id, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted) for a in accounts]
+        changed = list(accounts)
+        rows = [(a.id, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted) for a in changed]
         await self._stage(lambda w: w.balances.extend(rows))
+        self._held.update((a.id, a) for a in changed)
 
     async def _insert_pendings(self, rows: Sequence[tuple[str, PendingStatus, int | None]]) -> None:
         values = [(i, str(s), e) for i, s, e in rows]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from engine.identity.model import Language, User
 from engine.kernel.clock import Clock
 from engine.kernel.errors import AlreadyRegistered
@@ -10,6 +12,7 @@ from storage.tables import PIN_STATE, USERS
 
 _BY_PHONE = sql(f"SELECT {USERS.select} FROM users WHERE phone = $1")
 _BY_ID = sql(f"SELECT {USERS.select} FROM users WHERE id = $1")
+_BY_IDS = sql(f"SELECT {USERS.select} FROM users WHERE id = ANY($1::bigint[])")
 # The row lock serialises concurrent PIN attempts on one user until the transaction ends
 # (SQLite's writer holds the whole database already).
 _FOR_UPDATE = sql(f"SELECT {USERS.select} FROM users WHERE id = $1 FOR UPDATE")
@@ -40,6 +43,12 @@ class UserReads:
     async def user_by_id(self, user_id: int) -> User | None:
         row = await self._db.fetch_one(_BY_ID, user_id)
         return USERS.record(row) if row is not None else None
+
+    async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
+        if not user_ids:
+            return {}
+        users = (USERS.record(r) for r in await self._db.fetch(_BY_IDS, list(user_ids)))
+        return {u.id: u for u in users}
 
     async def list_users(self, *, limit: int, offset: int = 0) -> list[User]:
         return [USERS.record(r) for r in await self._db.fetch(_LIST, limit, offset)]

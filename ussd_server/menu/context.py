@@ -57,6 +57,9 @@ class Hop:
     resume_candidate: Session | None = None  # a dropped session of this phone, as it would be resumed
     shown: dict[str, Any] = field(default_factory=dict)  # values for this hop's screen only
     sms_queued: bool = False  # an action wrote outbox rows: wake the SMS worker
+    # What one step of this hop read that a later step of the same hop shows again (a list's pick and
+    # the next screen's summary of it): read once per hop. Never stored; the next hop reads afresh.
+    seen: dict[str, Any] = field(default_factory=dict)
     _user: User | None = None
     _user_loaded: bool = False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.energy.clusters import ClusterView
 from engine.kernel.errors import EnerlectraError
 from ussd_server.menu.context import Hop
 from ussd_server.menu.features.gates import failure, need_user, verified
@@ -16,8 +17,13 @@ async def regions(hop: Hop) -> list[Item]:
     return [Item(r, {"region": r}) for r in ranked]
 
 
+def _seen(cluster_id: str) -> str:
+    return f"cluster:{cluster_id}"
+
+
 async def clusters(hop: Hop) -> list[Item]:
     views = await hop.platform.clusters.list(region=str(hop.session.values.get("region", "")))
+    hop.seen.update((_seen(v.cluster.id), v) for v in views)  # the pick's summary, shown in this hop
     return [
         Item(
             v.cluster.id, {"name": v.cluster.name, "price": v.cluster.price_ngwee_per_kwh, "available": v.available_wh}
@@ -28,7 +34,9 @@ async def clusters(hop: Hop) -> list[Item]:
 
 
 async def cluster_summary(hop: Hop) -> Outcome:
-    view = await hop.platform.clusters.get(str(hop.session.values.get("cluster", "")))
+    cluster_id = str(hop.session.values.get("cluster", ""))
+    seen = hop.seen.get(_seen(cluster_id))
+    view = seen if isinstance(seen, ClusterView) else await hop.platform.clusters.get(cluster_id)
     return Outcome(
         values={
             "cluster_name": view.cluster.name,
