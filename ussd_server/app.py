@@ -84,7 +84,10 @@ def build_runtime() -> tuple[MenuRuntime, Catalogs]:
 async def open_sessions(settings: Settings) -> SessionStore:
     if settings.redis_url:
         return await RedisSessionStore.open(
-            settings.redis_url, pool_size=settings.redis_pool_size, parser=settings.redis_parser
+            settings.redis_url,
+            pool_size=settings.redis_pool_size,
+            parser=settings.redis_parser,
+            timeout_s=settings.redis_timeout_ms / 1000,
         )
     return MemorySessionStore()
 
@@ -154,6 +157,7 @@ def create_app(settings: Settings, *, rate_limit_prefix: str = keys.KEY_PREFIX) 
                 pool_size=settings.redis_pool_size,
                 prefix=rate_limit_prefix,
                 parser=settings.redis_parser,
+                timeout_s=settings.redis_timeout_ms / 1000,
             )
         except BaseException:
             await sessions.close()

@@ -139,8 +139,10 @@ class UssdService:
             if sms_queued:  # only once the session is saved and the lock released
                 self.on_sms_queued()  # deliver receipts now rather than at the next poll
             return reply
-        except SessionStoreUnavailable:
+        except SessionStoreUnavailable as exc:
             outcome = "sessions_down"
+            # Why, for the operator (a timeout, a refused connection, an overloaded pool).
+            log.warning("hop session=%s: session store unavailable: %s", logfield(request.session_id, 40), exc)
             return self._end("err.busy")
         except Exception:
             code = secrets.token_hex(3).upper()

@@ -41,7 +41,7 @@ from redis.exceptions import RedisError
 from ussd_server.sessions import keys
 from ussd_server.sessions.redis_pool import Parser, open_pool
 
-DEFAULT_TIMEOUT_S = 0.5  # like the session store: a dead Redis costs a hop at most about a second
+DEFAULT_TIMEOUT_S = keys.COMMAND_TIMEOUT_MS / 1000  # like the session store
 
 
 class RateLimiterUnavailable(Exception):

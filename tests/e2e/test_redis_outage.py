@@ -69,7 +69,9 @@ async def test_redis_stopped_mid_journey_then_restarted(database_url: str, scree
 async def test_redis_hung_mid_journey_answers_busy_in_time(database_url: str, screen_log: ScreenLog) -> None:
     async with (
         throwaway_redis() as server,
-        running_app({"DATABASE_URL": database_url, "REDIS_URL": server.url}, screen_log) as world,
+        running_app(
+            {"DATABASE_URL": database_url, "REDIS_URL": server.url, "REDIS_TIMEOUT_MS": "500"}, screen_log
+        ) as world,
     ):
         user = await world.new_user("en", "Outage Tester")
         phone = world.phone(user.phone)

@@ -44,6 +44,9 @@ LOCK_SUFFIX = ":lock"
 
 # AT ends a USSD session after ~180 s; keeping it longer only wastes memory.
 DEFAULT_SESSION_TTL_S = 180
+# Longest one Redis command may take (sessions and rate limits) before the hop answers busy:
+# a dead or hung Redis then costs a hop about a second at most.
+COMMAND_TIMEOUT_MS = 500
 # How long a dropped session can be resumed by dialling again (settings.resume_window_s).
 DEFAULT_RESUME_TTL_S = 300
 # A hop must answer within AT's ~10-15 s; a lock older than that belongs to a dead hop.

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_POOL_SIZE = 256
-DEFAULT_TIMEOUT_S = 0.5
+DEFAULT_TIMEOUT_S = keys.COMMAND_TIMEOUT_MS / 1000
 # A hop queued behind this many seconds of other hops is better answered "busy".
 DEFAULT_QUEUE_TIMEOUT_S = 1.0
 

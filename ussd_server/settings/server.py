@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, field_validator
 
-from ussd_server.sessions.keys import DEFAULT_SESSION_TTL_S
+from ussd_server.sessions.keys import COMMAND_TIMEOUT_MS, DEFAULT_SESSION_TTL_S
 from ussd_server.settings.fields import COMMA_LIST, setting
 
 CommaList = Annotated[tuple[str, ...], COMMA_LIST]
@@ -50,6 +50,13 @@ class ServerSettings(BaseModel):
         "server processes sharing the port (`reuse_port`); more than one needs `REDIS_URL`",
         ge=1,
         le=64,
+    )
+    redis_timeout_ms: int = setting(
+        "REDIS_TIMEOUT_MS",
+        COMMAND_TIMEOUT_MS,
+        "longest one Redis command (sessions, rate limits) may take before the hop answers busy",
+        ge=50,
+        le=10_000,
     )
     pin_kdf_threads: int = setting(
         "PIN_KDF_THREADS",
