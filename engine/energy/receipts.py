@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from engine.energy.events import EnergyBought
 from engine.kernel.config import EngineConfig
-from engine.kernel.events import EventBus, EventSource
-from engine.ledger.ports import LedgerReader
+from engine.kernel.events import EventBus
 from engine.notifications import outbox as notifications
-from engine.notifications.ports import OutboxWriter
-
-
-class ReceiptContext(EventSource, Protocol):
-    @property
-    def ledger(self) -> LedgerReader: ...
-
-    @property
-    def outbox(self) -> OutboxWriter: ...
-
+from engine.notifications.ports import ReceiptContext
 
 U = TypeVar("U", bound=ReceiptContext)
 

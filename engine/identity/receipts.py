@@ -6,22 +6,16 @@ PIN messages are security messages: never capped, never folded (see
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from engine.identity.events import PinChanged, PinLocked, PinReset, UserRegistered
 from engine.kernel.config import EngineConfig
-from engine.kernel.events import EventBus, EventSource
+from engine.kernel.events import EventBus
 from engine.kernel.local_time import local_text
 from engine.notifications import outbox as notifications
-from engine.notifications.ports import OutboxWriter
+from engine.notifications.ports import ReceiptContext
 
-
-class HasOutbox(EventSource, Protocol):
-    @property
-    def outbox(self) -> OutboxWriter: ...
-
-
-U = TypeVar("U", bound=HasOutbox)
+U = TypeVar("U", bound=ReceiptContext)
 
 
 class IdentityReceipts:
@@ -34,14 +28,14 @@ class IdentityReceipts:
         bus.subscribe(PinChanged, self.pin_changed)
         bus.subscribe(PinReset, self.pin_reset)
 
-    async def welcome(self, event: UserRegistered, uow: HasOutbox) -> None:
+    async def welcome(self, event: UserRegistered, uow: ReceiptContext) -> None:
         user = event.user
         message = notifications.sms(
             f"welcome:{user.id}", "user", user, notifications.WELCOME, credit=event.starting_credit_ngwee
         )
         await notifications.queue(uow.outbox, [message], now_us=event.at_us, config=self._config)
 
-    async def pin_locked(self, event: PinLocked, uow: HasOutbox) -> None:
+    async def pin_locked(self, event: PinLocked, uow: ReceiptContext) -> None:
         user = event.user
         until = "" if user.locked_until_reset else local_text(user.pin_locked_until, self._config.local_utc_offset_s)
         message = notifications.sms(
@@ -54,12 +48,12 @@ class IdentityReceipts:
         )
         await notifications.queue(uow.outbox, [message], now_us=event.at_us, config=self._config)
 
-    async def pin_changed(self, event: PinChanged, uow: HasOutbox) -> None:
+    async def pin_changed(self, event: PinChanged, uow: ReceiptContext) -> None:
         user = event.user
         message = notifications.sms(f"pin-changed:{user.id}:{event.at_us}", "owner", user, notifications.PIN_CHANGED)
         await notifications.queue(uow.outbox, [message], now_us=event.at_us, config=self._config)
 
-    async def pin_reset(self, event: PinReset, uow: HasOutbox) -> None:
+    async def pin_reset(self, event: PinReset, uow: ReceiptContext) -> None:
         user = event.user
         until = local_text(user.hold_until, self._config.local_utc_offset_s)
         message = notifications.sms(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from engine.kernel.events import EventSource
+from engine.ledger.ports import LedgerReader
 from engine.notifications.model import OutboxMessage, OutboxRow, OutboxStatus
 
 
@@ -92,3 +94,16 @@ class OutboxQueue(Protocol):
     async def outbox_counts(self) -> dict[OutboxStatus, int]:
         """Rows per status, every status present."""
         ...
+
+
+class ReceiptContext(EventSource, Protocol):
+    """What an SMS receipt handler reads and writes in the unit of work whose event it reports.
+
+    Receipts carry balances as they are after the operation, so handlers read the ledger too.
+    """
+
+    @property
+    def ledger(self) -> LedgerReader: ...
+
+    @property
+    def outbox(self) -> OutboxWriter: ...
