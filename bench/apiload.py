@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from bench.loadgen import DRAIN_LIMIT_S, ERROR_SAMPLES, REQUEST_TIMEOUT_S, PhaseResult, connector
+from bench.loadgen import ERROR_SAMPLES, REQUEST_TIMEOUT_S, PhaseResult, connector, drive
 
 PREFIX = "/api/v1"
 BUSY_RETRIES = 3
@@ -123,28 +123,8 @@ async def run_api_phase(
         start = time.perf_counter()
         clients = _Clients(http, origin, result, start + ramp_s, start + ramp_s + seconds)
 
-        async def window() -> None:
-            await asyncio.sleep(max(0.0, clients.begin - time.perf_counter()))
-            if on_window is not None:
-                on_window(True)
-            cpu = time.process_time()
-            await asyncio.sleep(max(0.0, clients.end - time.perf_counter()))
-            result.client_cpu_s = time.process_time() - cpu
-            if on_window is not None:
-                on_window(False)
-
-        watcher = asyncio.create_task(window())
-        tasks = [asyncio.create_task(clients.client(source, slot)) for slot in range(concurrency)]
-        try:
-            async with asyncio.timeout(ramp_s + seconds + DRAIN_LIMIT_S):
-                await asyncio.gather(watcher, *tasks)
-        except TimeoutError:
-            result.errors["drain_timeout"] += sum(not t.done() for t in tasks)
-        finally:
-            for task in (watcher, *tasks):
-                task.cancel()
-            await asyncio.gather(watcher, *tasks, return_exceptions=True)
-        result.drain_s = max(0.0, time.perf_counter() - clients.end)
+        calls = [clients.client(source, slot) for slot in range(concurrency)]
+        await drive(result, clients.begin, clients.end, calls, on_window)
     return result
 
 

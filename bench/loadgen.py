@@ -27,9 +27,9 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -203,16 +203,41 @@ def connector(concurrency: int) -> aiohttp.TCPConnector:
     return aiohttp.TCPConnector(limit=concurrency + 50, limit_per_host=concurrency + 50, ttl_dns_cache=None)
 
 
-async def _window(phase: _Phase, result: PhaseResult, on_window: Callable[[bool], None] | None) -> None:
-    """Marks the window: the caller's probe (CPU counters and the like) runs at its opening and closing."""
-    await asyncio.sleep(max(0.0, phase.begin - time.perf_counter()))
-    if on_window is not None:
-        on_window(True)
-    cpu = time.process_time()
-    await asyncio.sleep(max(0.0, phase.end - time.perf_counter()))
-    result.client_cpu_s = time.process_time() - cpu
-    if on_window is not None:
-        on_window(False)
+async def drive(
+    result: PhaseResult,
+    begin: float,
+    end: float,
+    clients: Sequence[Coroutine[Any, Any, None]],
+    on_window: Callable[[bool], None] | None,
+) -> None:
+    """Run ``clients`` to their end, or until DRAIN_LIMIT_S past ``end``; measure the window ``begin``..``end``.
+
+    ``on_window(True)`` / ``on_window(False)`` run as the window opens and closes (the caller's
+    probe: CPU counters and the like), and the client's own CPU over the window lands in ``result``.
+    """
+
+    async def window() -> None:
+        await asyncio.sleep(max(0.0, begin - time.perf_counter()))
+        if on_window is not None:
+            on_window(True)
+        cpu = time.process_time()
+        await asyncio.sleep(max(0.0, end - time.perf_counter()))
+        result.client_cpu_s = time.process_time() - cpu
+        if on_window is not None:
+            on_window(False)
+
+    watcher = asyncio.create_task(window())
+    tasks = [asyncio.create_task(client) for client in clients]
+    try:
+        async with asyncio.timeout(max(0.0, end - time.perf_counter()) + DRAIN_LIMIT_S):
+            await asyncio.gather(watcher, *tasks)
+    except TimeoutError:
+        result.errors["drain_timeout"] += sum(not t.done() for t in tasks)
+    finally:
+        for task in (watcher, *tasks):
+            task.cancel()
+        await asyncio.gather(watcher, *tasks, return_exceptions=True)
+    result.drain_s = max(0.0, time.perf_counter() - end)
 
 
 async def run_phase(
@@ -238,16 +263,6 @@ async def run_phase(
         gateway = GatewayClient(http, Endpoints.from_url(url), timeouts=Timeouts(app_reply_s=REQUEST_TIMEOUT_S))
         start = time.perf_counter()
         phase = _Phase(gateway, result, start + ramp_s, start + ramp_s + seconds, think_s)
-        window = asyncio.create_task(_window(phase, result, on_window))
-        tasks = [asyncio.create_task(phase.phone(source, slot)) for slot in range(concurrency)]
-        try:
-            async with asyncio.timeout(ramp_s + seconds + DRAIN_LIMIT_S):
-                await asyncio.gather(window, *tasks)
-        except TimeoutError:
-            result.errors["drain_timeout"] += sum(not t.done() for t in tasks)
-        finally:
-            for task in (window, *tasks):
-                task.cancel()
-            await asyncio.gather(window, *tasks, return_exceptions=True)
-        result.drain_s = max(0.0, time.perf_counter() - phase.end)
+        phones = [phase.phone(source, slot) for slot in range(concurrency)]
+        await drive(result, phase.begin, phase.end, phones, on_window)
     return result
