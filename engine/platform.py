@@ -27,6 +27,13 @@ from engine.kernel.events import EventBus
 from engine.ledger.accounts import ensure_system_accounts
 from engine.ledger.verify import VerifyReport, verify_ledger
 from engine.notifications.ports import OutboxQueue
+from engine.payments.accounts import ensure_clearing_accounts
+from engine.payments.config import PaymentConfig
+from engine.payments.ports import ProviderDirectory
+from engine.payments.receipts import PaymentReceipts
+from engine.payments.risk import RiskRecorder
+from engine.payments.service import NoProviders, PaymentService
+from engine.payments.transfers import MoneyTransfers
 from engine.trading.offers import OfferService
 from engine.trading.receipts import TradingReceipts
 from engine.trading.trades import TradingService
@@ -40,6 +47,8 @@ def event_bus(config: EngineConfig, principals: PrincipalCache | None = None) ->
     IdentityReceipts(config).subscribe(bus)
     EnergyReceipts(config).subscribe(bus)
     TradingReceipts(config).subscribe(bus)
+    PaymentReceipts(config).subscribe(bus)
+    RiskRecorder().subscribe(bus)  # large first withdrawals, many senders: kept for the risk engine
     TokenRevocations(principals or PrincipalCache()).subscribe(bus)  # a new PIN signs the user out of the API
     return bus
 
@@ -52,6 +61,8 @@ class Platform:
         hasher: PinHasher,
         clock: Clock | None = None,
         bus: EventBus[UnitOfWork] | None = None,
+        providers: ProviderDirectory | None = None,
+        payments: PaymentConfig | None = None,
     ) -> None:
         self._database = database
         self.config = config
@@ -68,6 +79,10 @@ class Platform:
         credentials = CredentialHasher(config.pin_pepper)
         self.access = AccessService(units, self.clock, credentials, self.users, principals)
         self.idempotency = IdempotencyService(units, self.clock, credentials)
+        payment_config = payments or PaymentConfig()
+        directory = providers or NoProviders()
+        self.payments = PaymentService(units, config, payment_config, self.clock, self.users, directory)
+        self.money = MoneyTransfers(units, config, payment_config, self.clock, self.users)
 
     @property
     def backend(self) -> str:
@@ -87,6 +102,7 @@ class Platform:
     async def bootstrap(self) -> None:
         """Create the platform's system accounts if they are missing (idempotent)."""
         await ensure_system_accounts(self._database.ledger)
+        await ensure_clearing_accounts(self._database.ledger)
 
     async def verify_ledger(self) -> VerifyReport:
         return await verify_ledger(self._database.ledger)

@@ -22,6 +22,7 @@ from engine.kernel.events import DomainEvent, EventBus
 from engine.kernel.ports import CounterReader, CounterWriter
 from engine.ledger.ports import LedgerWriter
 from engine.notifications.ports import OutboxQueue, OutboxReader, OutboxWriter
+from engine.payments.ports import PaymentReader, PaymentWriter, RiskSignals
 from engine.trading.ports import OfferReader, OfferWriter
 
 T = TypeVar("T")
@@ -53,6 +54,12 @@ class Repositories(Protocol):
 
     @property
     def idempotency(self) -> IdempotencyWriter: ...
+
+    @property
+    def payments(self) -> PaymentWriter: ...
+
+    @property
+    def risk(self) -> RiskSignals: ...
 
 
 class Database(Protocol):
@@ -88,6 +95,9 @@ class Database(Protocol):
     def credentials(self) -> CredentialReader: ...
 
     @property
+    def payments(self) -> PaymentReader: ...
+
+    @property
     def outbox_queue(self) -> OutboxQueue: ...
 
     @property
@@ -112,7 +122,19 @@ class Database(Protocol):
 class UnitOfWork:
     """One transaction's repositories, and the domain events recorded in it."""
 
-    __slots__ = ("_events", "clusters", "counters", "credentials", "idempotency", "ledger", "offers", "outbox", "users")
+    __slots__ = (
+        "_events",
+        "clusters",
+        "counters",
+        "credentials",
+        "idempotency",
+        "ledger",
+        "offers",
+        "outbox",
+        "payments",
+        "risk",
+        "users",
+    )
 
     def __init__(self, repositories: Repositories) -> None:
         self.ledger = repositories.ledger
@@ -123,6 +145,8 @@ class UnitOfWork:
         self.counters = repositories.counters
         self.credentials = repositories.credentials
         self.idempotency = repositories.idempotency
+        self.payments = repositories.payments
+        self.risk = repositories.risk
         self._events: list[DomainEvent] = []
 
     def record(self, event: DomainEvent) -> None:

@@ -17,6 +17,7 @@ from engine.energy.model import Cluster, ClusterKind
 from engine.identity.model import Language, User
 from engine.ledger.model import Account, AccountFlags, AccountKind, Ledger, TransferFlags, TransferRecord
 from engine.notifications.model import OutboxMessage, OutboxRow, OutboxStatus
+from engine.payments.model import Direction, Payment, PaymentState, Provider
 from engine.trading.model import Offer, OfferStatus
 from storage.columns import INTEGER, JSON, TEXT, Column, Table
 
@@ -111,6 +112,7 @@ USERS = Table(
         Column("pin_lock_stage", INTEGER),
         Column("pin_must_change", INTEGER, decode=bool, encode=int),
         Column("hold_until", INTEGER),
+        Column("kyc_tier", INTEGER),
     ],
     User,
 )
@@ -244,6 +246,56 @@ API_IDEMPOTENCY = Table(
     IdempotencyRecord,
 )
 
+PAYMENTS = Table(
+    "payments",
+    [
+        Column("id", TEXT),
+        Column("reference", TEXT),
+        Column("direction", TEXT, decode=Direction, encode=str),
+        Column("provider", TEXT, decode=Provider, encode=str),
+        Column("user_id", INTEGER),
+        Column("msisdn", TEXT),
+        Column("amount_ngwee", INTEGER),
+        Column("state", TEXT, decode=PaymentState, encode=str),
+        Column("attempt_id", TEXT),
+        Column("counterparty_id", INTEGER),  # NULL unless a send between two wallets
+        Column("provider_txn_id", TEXT),
+        Column("reason", TEXT),
+        Column("reason_detail", TEXT),
+        Column("created_at", INTEGER),
+        Column("updated_at", INTEGER),
+        Column("next_check_at", INTEGER),
+        Column("checks", INTEGER),
+        Column("review", INTEGER, decode=bool, encode=int),
+        Column("version", INTEGER),
+    ],
+    Payment,
+)
+
+# What update_payment may change; the rest is fixed when the payment is made.
+PAYMENT_CHANGES = (
+    "state",
+    "attempt_id",
+    "provider_txn_id",
+    "reason",
+    "reason_detail",
+    "updated_at",
+    "next_check_at",
+    "checks",
+    "review",
+)
+
+RISK_SIGNALS: Table[tuple[Any, ...]] = Table(
+    "risk_signals",
+    [
+        Column("id", INTEGER, generated=True),
+        Column("kind", TEXT),
+        Column("user_id", INTEGER),
+        Column("detail", JSON, decode=json.loads),
+        Column("at", INTEGER),
+    ],
+)
+
 TABLES: tuple[Table[Any], ...] = (
     ACCOUNTS,
     TRANSFERS,
@@ -258,9 +310,16 @@ TABLES: tuple[Table[Any], ...] = (
     API_KEYS,
     API_TOKENS,
     API_IDEMPOTENCY,
+    PAYMENTS,
+    RISK_SIGNALS,
 )
 
 
 def outbox_params_json(params: dict[str, str | int]) -> str:
     """How an outbox message's parameters are stored (compact, keys sorted)."""
     return json.dumps(params, separators=(",", ":"), sort_keys=True)
+
+
+def risk_detail_json(detail: dict[str, str | int]) -> str:
+    """How a risk signal's detail is stored (compact, keys sorted)."""
+    return json.dumps(detail, separators=(",", ":"), sort_keys=True)

@@ -27,6 +27,7 @@ class User:
     pin_lock_stage: int = 0  # locks since the last right PIN or reset: each lasts longer
     pin_must_change: bool = False  # the PIN is a one-time PIN from an operator reset
     hold_until: int = 0  # nothing leaves the wallet before this (after an operator reset)
+    kyc_tier: int = 1  # how well we know who this is (1: a phone number and a name); sets payment limits
 
     @property
     def short_name(self) -> str:

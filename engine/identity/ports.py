@@ -37,7 +37,7 @@ class UserWriter(UserReader, Protocol):
         ...
 
     async def update_user(self, user: User) -> None:
-        """Persist name, language and PIN hash (never the PIN-failure counters)."""
+        """Persist name, language, PIN hash and KYC tier (never the PIN-failure counters)."""
         ...
 
     async def user_for_update(self, user_id: int) -> User | None:

@@ -16,6 +16,7 @@ from engine.kernel.clock import MICROS_PER_SECOND, Clock
 from engine.kernel.config import EngineConfig
 from engine.kernel.errors import (
     CounterpartyNotFound,
+    InvalidInput,
     InvalidName,
     InvalidPinFormat,
     OutflowHeld,
@@ -67,6 +68,9 @@ def check_outflow(user: User, now_us: int, offset_s: int) -> None:
         raise OutflowHeld(
             "outflow held after a PIN reset", until_us=user.hold_until, until=local_text(user.hold_until, offset_s)
         )
+
+
+KYC_TIERS = (1, 2, 3)
 
 
 class UserService:
@@ -321,6 +325,12 @@ class UserService:
 
     async def rename(self, user: User, name: str) -> User:
         return await self._update(user, name=clean_name(name))
+
+    async def set_kyc_tier(self, user: User, tier: int) -> User:
+        """An operator records how well we know who ``user`` is (1-3): it sets their payment limits."""
+        if tier not in KYC_TIERS:
+            raise InvalidInput("KYC tier must be 1, 2 or 3", tier=tier)
+        return await self._update(user, kyc_tier=tier)
 
     async def _update(self, user: User, **changes: object) -> User:
         async def work(uow: IdentityUnit) -> User:

@@ -146,6 +146,10 @@ class ApiKeyNotFound(NotFound):
     code = "api_key_not_found"
 
 
+class PaymentNotFound(NotFound):
+    code = "payment_not_found"
+
+
 class Conflict(EnerlectraError):
     code = "conflict"
 
@@ -237,6 +241,25 @@ class Limited(Refused):
     """A limit on how often something may be done is used up until later (``retry_after_s`` or ``until_us``)."""
 
     code = "limited"
+
+
+class PaymentLimitReached(Limited):
+    """An amount over the user's KYC tier: ``kind`` (per_transaction, daily, monthly, balance,
+    recipient_balance), ``limit_ngwee`` and ``left_ngwee`` (what may still move)."""
+
+    code = "payment_limit"
+
+
+class ProviderUnavailable(Refused):
+    """No mobile-money provider we can reach serves this number (``provider`` names the one it would be)."""
+
+    code = "provider_unavailable"
+
+
+class PaymentNotFinal(Refused):
+    """An operator tried to resolve a payment that has already ended (``state``)."""
+
+    code = "payment_final"
 
 
 class DailyLimitReached(Limited):

@@ -45,6 +45,10 @@ class StatementKind(enum.StrEnum):
     GIFT_RECEIVED = "gift_received"
     GIFT_SENT = "gift_sent"
     WELCOME_BONUS = "welcome_bonus"  # the starting credit
+    DEPOSIT = "deposit"  # from mobile money
+    WITHDRAWAL = "withdrawal"  # to mobile money, paid out
+    MONEY_SENT = "money_sent"  # to another wallet
+    MONEY_RECEIVED = "money_received"
     OTHER = "other"
 
 
@@ -203,6 +207,15 @@ def _line(reference: str, group: list[TransferRecord], mine: tuple[str, ...]) ->
         kind = StatementKind.CLUSTER_PURCHASE
     elif codes == {TransferCode.STARTING_CREDIT}:
         kind, other = StatementKind.WELCOME_BONUS, ""
+    elif TransferCode.DEPOSIT in codes:
+        kind = StatementKind.DEPOSIT
+    elif TransferCode.WITHDRAWAL in codes:  # only its post is settled: a reservation shows once paid out
+        kind = StatementKind.WITHDRAWAL
+    elif TransferCode.MONEY_TRANSFER in codes:
+        send = next(r for r in group if r.code == TransferCode.MONEY_TRANSFER)
+        mine_sent = send.debit_account_id in mine
+        kind = StatementKind.MONEY_SENT if mine_sent else StatementKind.MONEY_RECEIVED
+        other = send.credit_account_id if mine_sent else send.debit_account_id
     else:
         kind, other = StatementKind.OTHER, ""
     return StatementLine(reference, group[0].timestamp, kind, "", wh, ngwee), other

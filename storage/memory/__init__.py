@@ -18,6 +18,7 @@ from engine.uow import Repositories
 from storage.memory.access import MemoryCredentials, MemoryIdempotency
 from storage.memory.ledger import MemoryDatabaseLedger, MemoryLedger
 from storage.memory.outbox import MemoryAnalytics, MemoryOutbox, MemoryOutboxQueue
+from storage.memory.payments import MemoryPayments, MemoryRisk
 from storage.memory.repositories import MemoryClusters, MemoryCounters, MemoryOffers, MemoryUsers
 from storage.memory.tables import MemoryData, Tables
 
@@ -43,7 +44,18 @@ def drop_memory_database(url: str) -> None:
 class MemoryRepositories:
     """engine.uow.Repositories: one in-memory transaction's repositories."""
 
-    __slots__ = ("clusters", "counters", "credentials", "idempotency", "ledger", "offers", "outbox", "users")
+    __slots__ = (
+        "clusters",
+        "counters",
+        "credentials",
+        "idempotency",
+        "ledger",
+        "offers",
+        "outbox",
+        "payments",
+        "risk",
+        "users",
+    )
 
     def __init__(self, tables: Tables, clock: Clock, max_batch: int) -> None:
         self.ledger = MemoryLedger(tables, clock, max_batch)
@@ -54,6 +66,8 @@ class MemoryRepositories:
         self.counters = MemoryCounters(tables)
         self.credentials = MemoryCredentials(tables)
         self.idempotency = MemoryIdempotency(tables)
+        self.payments = MemoryPayments(tables)
+        self.risk = MemoryRisk(tables)
 
 
 class MemoryDatabase:
@@ -75,6 +89,7 @@ class MemoryDatabase:
         self.outbox = MemoryOutbox(committed, clock)
         self.counters = MemoryCounters(committed)
         self.credentials = MemoryCredentials(committed)
+        self.payments = MemoryPayments(committed)
         self.outbox_queue = MemoryOutboxQueue(data, committed, clock)
         self.analytics = MemoryAnalytics(data, committed)
 

@@ -11,6 +11,7 @@ from engine.identity.model import Language, User
 from engine.kernel.clock import Clock
 from engine.kernel.errors import AlreadyRegistered, ClusterExists
 from engine.trading.model import Offer, OfferStatus
+from storage.memory.ledger import ConstraintViolation
 from storage.memory.tables import Tables
 
 
@@ -54,7 +55,15 @@ class MemoryUsers:
     async def update_user(self, user: User) -> None:
         stored = self._t.users.get(user.id)
         if stored is not None:
-            changed = replace(stored, name=user.name, language=Language(user.language), pin_hash=user.pin_hash)
+            if not 1 <= user.kyc_tier <= 3:  # the column's CHECK
+                raise ConstraintViolation(f"user {user.id}: KYC tier {user.kyc_tier} is not 1 to 3")
+            changed = replace(
+                stored,
+                name=user.name,
+                language=Language(user.language),
+                pin_hash=user.pin_hash,
+                kyc_tier=user.kyc_tier,
+            )
             self._t.users.put(user.id, changed)
 
     async def user_for_update(self, user_id: int) -> User | None:

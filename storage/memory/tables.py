@@ -22,6 +22,7 @@ from engine.identity.model import User
 from engine.ledger.chain import GENESIS_HASH
 from engine.ledger.model import Account, PendingStatus, TransferRecord
 from engine.notifications.model import OutboxRow
+from engine.payments.model import Payment
 from engine.trading.model import Offer
 
 K = TypeVar("K")
@@ -108,6 +109,9 @@ class MemoryData:
         self.api_key_ids: dict[str, str] = {}  # key_hash -> id
         self.api_tokens: dict[str, UserToken] = {}  # by token_hash
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}  # by (principal, key)
+        self.payments: dict[str, Payment] = {}
+        self.payment_attempts: dict[tuple[str, str], str] = {}  # (provider, attempt_id) -> payment id
+        self.risk_signals: dict[int, tuple[int, str, int, dict[str, str | int], int]] = {}  # as RISK_SIGNALS' row
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tables]:
@@ -133,7 +137,10 @@ class Tables:
         "offers",
         "outbox",
         "outbox_ids",
+        "payment_attempts",
+        "payments",
         "pendings",
+        "risk_signals",
         "sequences",
         "transfer_seqs",
         "transfers",
@@ -162,6 +169,9 @@ class Tables:
         self.api_key_ids = View(data.api_key_ids, writable=w)
         self.api_tokens = View(data.api_tokens, writable=w)
         self.idempotency = View(data.idempotency, writable=w)
+        self.payments = View(data.payments, writable=w)
+        self.payment_attempts = View(data.payment_attempts, writable=w)
+        self.risk_signals = View(data.risk_signals, writable=w)
 
     def next_id(self, table: str) -> int:
         """The next id of an identity column (like AUTOINCREMENT, a rolled-back id is given again)."""

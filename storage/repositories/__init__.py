@@ -19,13 +19,25 @@ from storage.repositories.counters import CounterReads, CounterRepository
 from storage.repositories.ledger import DatabaseLedger, LedgerFlush, LedgerRepository, write_each_part
 from storage.repositories.offers import OfferReads, OfferRepository
 from storage.repositories.outbox import OutboxQueueRepository, OutboxReads, OutboxRepository
+from storage.repositories.payments import PaymentReads, PaymentRepository, RiskRepository
 from storage.repositories.users import UserReads, UserRepository
 
 
 class SqlRepositories:
     """engine.uow.Repositories: one transaction's repositories, all on its connection."""
 
-    __slots__ = ("clusters", "counters", "credentials", "idempotency", "ledger", "offers", "outbox", "users")
+    __slots__ = (
+        "clusters",
+        "counters",
+        "credentials",
+        "idempotency",
+        "ledger",
+        "offers",
+        "outbox",
+        "payments",
+        "risk",
+        "users",
+    )
 
     def __init__(self, db: Executor, clock: Clock, max_batch: int, flush: LedgerFlush = write_each_part) -> None:
         self.ledger = LedgerRepository(db, clock, max_batch, flush)
@@ -36,6 +48,8 @@ class SqlRepositories:
         self.counters = CounterRepository(db)
         self.credentials = CredentialRepository(db)
         self.idempotency = IdempotencyRepository(db)
+        self.payments = PaymentRepository(db)
+        self.risk = RiskRepository(db)
 
 
 class SqlDatabaseRepositories:
@@ -54,5 +68,6 @@ class SqlDatabaseRepositories:
         self.outbox = OutboxReads(reads)
         self.counters = CounterReads(reads)
         self.credentials = CredentialReads(reads)
+        self.payments = PaymentReads(reads)
         self.outbox_queue = OutboxQueueRepository(writes=writes, reads=reads, clock=clock)
         self.analytics = AnalyticsRepository(writes=writes, reads=reads, clock=clock)

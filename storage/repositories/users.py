@@ -25,7 +25,7 @@ _INSERT = sql(
     "INSERT INTO users (phone, name, language, pin_hash, created_at) VALUES ($1, $2, $3, $4, $5) "
     f"ON CONFLICT (phone) DO NOTHING RETURNING {USERS.select}"
 )
-_UPDATE = sql("UPDATE users SET name = $1, language = $2, pin_hash = $3 WHERE id = $4")
+_UPDATE = sql("UPDATE users SET name = $1, language = $2, pin_hash = $3, kyc_tier = $4 WHERE id = $5")
 _SAVE_PIN_STATE = sql(f"UPDATE users SET {USERS.assignments(PIN_STATE)} WHERE id = ${len(PIN_STATE) + 1}")
 _pin_state = USERS.getter(*PIN_STATE)
 
@@ -76,7 +76,7 @@ class UserRepository(UserReads):
         return USERS.record(row)
 
     async def update_user(self, user: User) -> None:
-        await self._db.execute(_UPDATE, user.name, str(user.language), user.pin_hash, user.id)
+        await self._db.execute(_UPDATE, user.name, str(user.language), user.pin_hash, user.kyc_tier, user.id)
 
     async def user_for_update(self, user_id: int) -> User | None:
         row = await self._db.fetch_one(_FOR_UPDATE, user_id)
