@@ -87,6 +87,7 @@ openapi: install-dev
 
 bench: install-dev services
 	$(BIN)/python -m bench.hops
+	$(BIN)/python -m bench.payments
 
 bench-ledger: install-dev services
 	$(BIN)/python -m bench.ledger

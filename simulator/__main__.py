@@ -5,6 +5,9 @@ python -m simulator run [--url URL] [-v] simulator/scenarios/*.yaml
 
 Without ``--url`` the real server runs in-process on ``./var/sim.db`` (migrated
 and seeded with the demo data, SMS kept in a dev inbox), so both need no set-up.
+Its provider simulator leaves deposits to the handset's MoMo prompt
+(``MOMO_SIM_APPROVE_AFTER_MS=0``) unless that variable is set in the shell or
+with ``--server-env``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,8 +47,12 @@ def _timeouts(args: argparse.Namespace) -> Timeouts:
     return Timeouts(answer_s=args.answer_timeout, session_s=args.session_timeout, app_reply_s=args.reply_timeout)
 
 
+APPROVE_AFTER = "MOMO_SIM_APPROVE_AFTER_MS"
+
+
 def _server_env(args: argparse.Namespace) -> dict[str, str]:
-    env: dict[str, str] = {}
+    # Set in the shell, the provider simulator's own approval delay beats the simulator's 0 (the handset only).
+    env: dict[str, str] = {APPROVE_AFTER: os.environ[APPROVE_AFTER]} if APPROVE_AFTER in os.environ else {}
     for item in args.server_env:
         name, sep, value = item.partition("=")
         if not sep or not name:

@@ -29,6 +29,7 @@ _MOBILE = re.compile(r"(?:[59][5-8]|7[5-9])\d{7}")
 # A fresh number must never be one of them.
 DEMO_NUMBERS = ("+260955345678", "+260977123456", "+260966234567", "+260761456789")
 _FRESH_PREFIXES = ("97", "96", "95", "77", "76", "75")
+_FRESH_OPERATORS = {NETWORKS[p][0] for p in _FRESH_PREFIXES}
 
 
 class BadNumber(ValueError):
@@ -57,10 +58,21 @@ def network_of(e164: str) -> tuple[str, str]:
     return NETWORKS.get(e164[4:6], DEFAULT_NETWORK)
 
 
-def fresh_number(rng: random.Random | None = None) -> str:
-    """A random valid number that no demo user has (10^7 per prefix: collisions are negligible)."""
+def operator_named(name: str) -> str | None:
+    """The operator's name as the numbering plan spells it (``mtn`` -> ``MTN``); None if no fresh number has it."""
+    return next((NETWORKS[p][0] for p in _FRESH_PREFIXES if NETWORKS[p][0].lower() == name.strip().lower()), None)
+
+
+def fresh_number(rng: random.Random | None = None, *, operator: str | None = None) -> str:
+    """A random valid number that no demo user has (10^7 per prefix: collisions are negligible).
+
+    ``operator`` (``MTN``, ``Airtel``, ``Zamtel``) picks the network, e.g. one with mobile money.
+    """
     rng = rng or random.SystemRandom()
+    prefixes = [p for p in _FRESH_PREFIXES if operator is None or NETWORKS[p][0].lower() == operator.lower()]
+    if not prefixes:
+        raise BadNumber(f"no fresh numbers on {operator!r} (operators: {', '.join(sorted(_FRESH_OPERATORS))})")
     while True:
-        number = f"+260{rng.choice(_FRESH_PREFIXES)}{rng.randrange(10_000_000):07d}"
+        number = f"+260{rng.choice(prefixes)}{rng.randrange(10_000_000):07d}"
         if number not in DEMO_NUMBERS:
             return number

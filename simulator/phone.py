@@ -1,4 +1,4 @@
-"""Handsets: each has a number, at most one USSD session at a time, and an SMS inbox.
+"""Handsets: each has a number, at most one USSD session at a time, an SMS inbox and MoMo prompts.
 
 The interactive app and the scenario runner both drive phones through this
 module, so what a scenario checks is what a person at the terminal sees.
@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from simulator.momo_prompt import MomoPrompt, PromptAnswer, PromptSource
 from simulator.numbers import fresh_number, local_format, network_of, to_e164
 from simulator.protocol import Clock, GatewayClient, PhoneSession, SessionClosed, Timeouts, UssdReply
 from simulator.sms import Sms, SmsSource
@@ -46,7 +47,10 @@ class Phone:
     inbox: list[Sms] = field(default_factory=list)
     unread: int = 0
     baseline: int = 0  # inbox[:baseline] was there before this run started
+    prompts: list[MomoPrompt] = field(default_factory=list)  # mobile-money pop-ups waiting, oldest first
+    answered: str = ""  # how the last pop-up went, on the display until the next dial, answer or cancel
     _seen: set[tuple[int, str]] = field(default_factory=set)
+    _answered: set[str] = field(default_factory=set)  # reference ids this handset answered
 
     def __post_init__(self) -> None:
         self.number = to_e164(self.number)
@@ -84,12 +88,14 @@ class Phone:
             clock=clock,
             timeouts=timeouts,
         )
+        self.answered = ""
         self.screen = await self.session.start(preset)
         return self.screen
 
     async def reply(self, value: str) -> UssdReply:
         if self.session is None:
             raise SessionClosed("no session: dial first")
+        self.answered = ""
         self.screen = await self.session.reply(value)
         return self.screen
 
@@ -123,6 +129,38 @@ class Phone:
             self.inbox.extend(new)
             self.unread += len(new)
         return new
+
+    @property
+    def prompt(self) -> MomoPrompt | None:
+        """The mobile-money pop-up on the display (the oldest waiting), if any."""
+        return self.prompts[0] if self.prompts else None
+
+    @property
+    def display(self) -> str:
+        """What the display shows: a MoMo pop-up over everything, else how the last went, else the USSD screen."""
+        if self.prompt is not None:
+            return self.prompt.text
+        return self.answered or (self.screen.text if self.screen else "")
+
+    async def refresh_prompts(self, source: PromptSource) -> list[MomoPrompt]:
+        """Ask what waits for this handset's approval; the prompts that are new since the last look."""
+        waiting = [p for p in await source.pending(self.number) if p.reference_id not in self._answered]
+        known = {p.reference_id for p in self.prompts}
+        self.prompts = waiting
+        new = [p for p in waiting if p.reference_id not in known]
+        if new:
+            self.answered = ""
+        return new
+
+    async def answer_prompt(self, source: PromptSource, prompt: MomoPrompt, approve: bool) -> PromptAnswer:
+        """Approve (a MoMo PIN typed) or reject the pop-up; once settled it leaves the display."""
+        answer = await source.answer(prompt, approve)
+        if answer.settled:
+            # A poll that left before this answer may still list it: it is not shown again.
+            self._answered.add(prompt.reference_id)
+            self.prompts = [p for p in self.prompts if p.reference_id != prompt.reference_id]
+            self.answered = answer.text
+        return answer
 
 
 class Phones:

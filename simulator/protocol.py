@@ -68,7 +68,7 @@ class Endpoints:
 
     @classmethod
     def from_url(cls, url: str | URL, events_url: str | None = None) -> Endpoints:
-        """A base URL (``http://host:8000``) means ``/ussd``, ``/ussd/events`` and ``/dev/sms`` on it.
+        """A base URL (``http://host:8000``) means ``/ussd``, ``/ussd/events``, ``/dev/sms`` and ``/dev/momo`` on it.
 
         Any other path is taken as the USSD callback itself, with its events at ``<callback>/events``,
         the way many AT apps lay them out.
@@ -78,6 +78,11 @@ class Endpoints:
         callback = origin / "ussd" if u.path in ("", "/") else u
         events = URL(events_url) if events_url else URL(str(callback).rstrip("/") + "/events")
         return cls(ussd=callback, events=events, sms_inbox=origin / "dev" / "sms")
+
+    @property
+    def dev_momo(self) -> URL:
+        """Where a dev server says which provider simulator it serves (next to ``/dev/sms``)."""
+        return self.sms_inbox.origin() / "dev" / "momo"
 
 
 @dataclass(frozen=True, slots=True)

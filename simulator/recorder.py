@@ -6,7 +6,10 @@ matches any word, so a replay tomorrow, with other balances and references,
 still passes while the words around them are checked exactly. SMS are
 recorded the same way. Numbered answers become ``choose: <label>``; numbers
 made up for the session are recorded as ``fresh`` phones, and a typed number
-that belongs to a phone in the recording becomes ``${alias.local}``.
+that belongs to a phone in the recording becomes ``${alias.local}``. A MoMo
+prompt answered on a handset becomes ``approve``/``reject``; a fresh phone that
+answered one is recorded as ``fresh <network>``, so the replay gets a number
+with mobile money on the same network.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from simulator.momo_prompt import MERCHANT, MomoPrompt
 from simulator.phone import Phone
 from simulator.protocol import UssdReply
 from simulator.screen import options
@@ -124,6 +128,15 @@ class Recorder:
         # Long enough for the replay's own answer timeout (60 s unless changed) as well as ours.
         seconds = int(max(self.answer_timeout_s, 60.0)) + 1
         self._add({"idle": seconds, "expect": {"status": "Failed"}, "note": f"{self._alias(phone)} timed out"})
+
+    def prompt(self, phone: Phone, prompt: MomoPrompt, approve: bool) -> None:
+        alias = self._alias(phone)
+        if self.phones[alias] == "fresh":
+            self.phones[alias] = f"fresh {phone.operator}"  # the prompt came from this network's wallet
+        # The amount is what was typed, so it replays; the provider's reference does not.
+        self._add(
+            {"approve" if approve else "reject": alias, "expect": {"contains": f"Pay {prompt.amount} to {MERCHANT}"}}
+        )
 
     def sms(self, phone: Phone, message: Sms) -> None:
         if not self.steps:

@@ -14,9 +14,11 @@ from typing import Any
 
 import yaml
 
-from simulator.numbers import BadNumber, to_e164
+from simulator.numbers import BadNumber, operator_named, to_e164
 
-ACTIONS = ("dial", "reply", "choose", "cancel", "idle", "sms", "switch")
+ACTIONS = ("dial", "reply", "choose", "cancel", "idle", "sms", "switch", "approve", "reject")
+PHONE_ACTIONS = ("dial", "sms", "switch", "cancel", "approve", "reject")  # their argument is a phone alias
+PROMPT_ACTIONS = ("approve", "reject")  # the mobile-money pop-up on the handset, answered
 STATUSES = ("Success", "Incomplete", "Failed")
 SCREEN_EXPECT = frozenset({"end", "contains", "not_contains", "regex", "status"})
 SMS_EXPECT = frozenset({"contains", "not_contains", "regex"})
@@ -28,9 +30,12 @@ OPTIONAL = {
     "idle": {"expect", "note"},
     "sms": {"expect", "save", "timeout", "note"},
     "switch": {"note"},
+    "approve": {"expect", "save", "timeout", "note"},
+    "reject": {"expect", "save", "timeout", "note"},
 }
 FRESH = "fresh"
 _VAR = re.compile(r"\$\{([A-Za-z_][\w]*(?:\.[a-z]+)?)\}")
+_ON_SCREEN = ("dial", "reply", "choose", "cancel", "idle", "switch")  # their expect is about the USSD screen
 _LINE = "__line__"
 _RAW = "__raw__"
 
@@ -78,7 +83,7 @@ class Step:
     number: int
     line: int
     action: str
-    arg: str  # a phone alias (dial, cancel, sms, switch), the input (reply, choose), seconds (idle)
+    arg: str  # a phone alias (PHONE_ACTIONS), the input (reply, choose), seconds (idle)
     phone: str | None = None
     code: str | None = None
     expect: Expect = field(default_factory=Expect)
@@ -98,7 +103,7 @@ class Scenario:
     path: Path
     name: str
     about: str
-    phones: dict[str, str]  # alias -> E.164 number or "fresh"
+    phones: dict[str, str]  # alias -> E.164 number, "fresh", or "fresh MTN" (a fresh number on that network)
     steps: tuple[Step, ...]
 
 
@@ -165,7 +170,7 @@ def _step(raw: Any, number: int, phones: dict[str, str], where: str) -> Step:
         arg = ""
     else:
         arg = str(value)
-    for alias in (arg if action in ("dial", "sms", "switch", "cancel") else "", raw.get("phone", "")):
+    for alias in (arg if action in PHONE_ACTIONS else "", raw.get("phone", "")):
         if alias and alias not in phones:
             raise ScenarioError(f"{where}: unknown phone {alias!r} (phones: {', '.join(phones)})")
     save = raw.get("save") or {}
@@ -182,7 +187,7 @@ def _step(raw: Any, number: int, phones: dict[str, str], where: str) -> Step:
         arg=arg,
         phone=raw.get("phone"),
         code=raw.get("code"),
-        expect=_expect(raw.get("expect"), SMS_EXPECT if action == "sms" else SCREEN_EXPECT, f"{where} expect"),
+        expect=_expect(raw.get("expect"), SCREEN_EXPECT if action in _ON_SCREEN else SMS_EXPECT, f"{where} expect"),
         save=tuple((str(k), str(v)) for k, v in save.items()),
         timeout=float(timeout) if timeout is not None else None,
         note=str(raw.get("note", "")),
@@ -198,14 +203,31 @@ def _phones(raw: Any, where: str) -> dict[str, str]:
     for alias, number in raw.items():
         if not isinstance(alias, str) or not re.fullmatch(r"[A-Za-z_]\w*", alias):
             raise ScenarioError(f"{where}: phone alias {alias!r} must be a plain name")
-        if number == FRESH:
-            phones[alias] = FRESH
+        if isinstance(number, str) and number.split(" ", 1)[0] == FRESH:
+            phones[alias] = _fresh(number, f"{where}: phone {alias}")
             continue
         try:
             phones[alias] = to_e164(written.get(alias, str(number)))
         except BadNumber as exc:
             raise ScenarioError(f"{where}: phone {alias}: {exc} (quote numbers; or use 'fresh')") from None
     return phones
+
+
+def _fresh(spec: str, where: str) -> str:
+    """``fresh`` or ``fresh MTN`` (any network's, or that network's), spelt as the numbering plan does."""
+    named = spec.split(" ", 1)[1].strip() if " " in spec else ""
+    if not named:
+        return FRESH
+    operator = operator_named(named)
+    if operator is None:
+        raise ScenarioError(f"{where}: no fresh numbers on {named!r} (write fresh MTN, fresh Airtel or fresh Zamtel)")
+    return f"{FRESH} {operator}"
+
+
+def fresh_operator(spec: str) -> tuple[bool, str | None]:
+    """(is it a fresh phone, on which operator's network if one is asked) for a phone's spec."""
+    first, _, operator = spec.partition(" ")
+    return first == FRESH, (operator or None) if first == FRESH else None
 
 
 def parse_scenario(data: Any, path: Path) -> Scenario:

@@ -15,15 +15,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simulator.momo_prompt import MomoPrompt, Outcome, PromptSource
 from simulator.numbers import fresh_number
 from simulator.phone import Phone
 from simulator.protocol import PhoneSession, SessionClosed, ShiftClock, Timeouts, UssdReply
-from simulator.scenario_file import FRESH, Expect, Scenario, ScenarioError, Step, load_scenario, substitute
+from simulator.scenario_file import (
+    PHONE_ACTIONS,
+    PROMPT_ACTIONS,
+    Expect,
+    Scenario,
+    ScenarioError,
+    Step,
+    fresh_operator,
+    load_scenario,
+    substitute,
+)
 from simulator.screen import framed, options
 from simulator.sms import Sms, SmsSource
 from simulator.target import Target
 
 DEFAULT_SMS_TIMEOUT = 10.0
+DEFAULT_PROMPT_TIMEOUT = 10.0  # seconds an approve/reject step waits for the MoMo prompt to reach the handset
 
 
 class StepFailed(Exception):
@@ -142,7 +154,7 @@ class ScenarioRunner:
                     await run.step(step)
                 except StepFailed as failed:
                     phone = run.phone_for(step)
-                    screen = phone.screen if step.action != "sms" else None
+                    screen = phone.screen if step.action not in ("sms", *PROMPT_ACTIONS) else None
                     result.failure = Failure(step, failed.message, phone, screen, failed.messages)
                     break
                 except Exception as exc:  # reported against the step rather than ending the whole run
@@ -165,10 +177,7 @@ class _Run:
         self.scenario = scenario
         self.result = result
         self.clock = ShiftClock()
-        self.phones = {
-            alias: Phone(fresh_number() if number == FRESH else number, fresh=number == FRESH)
-            for alias, number in scenario.phones.items()
-        }
+        self.phones = {alias: _phone(spec) for alias, spec in scenario.phones.items()}
         self.current = next(iter(self.phones))
         self.values: dict[str, str] = {"shortcode": self.target.shortcode}
         for alias, phone in self.phones.items():
@@ -176,7 +185,7 @@ class _Run:
         self.used: set[tuple[int, str]] = set()
 
     def phone_for(self, step: Step) -> Phone:
-        alias = step.phone or (step.arg if step.action in ("dial", "sms", "switch", "cancel") and step.arg else None)
+        alias = step.phone or (step.arg if step.action in PHONE_ACTIONS and step.arg else None)
         return self.phones[alias or self.current]
 
     async def prepare(self) -> None:
@@ -204,6 +213,9 @@ class _Run:
             return
         if action == "sms":
             await self._sms(step, phone)
+            return
+        if action in PROMPT_ACTIONS:
+            await self._prompt(step, phone)
             return
         if action == "dial":
             code = substitute(step.code or self.target.shortcode, self.values)
@@ -241,33 +253,76 @@ class _Run:
 
     async def _sms(self, step: Step, phone: Phone) -> None:
         source = self.target.sms
-        if _no_inbox(source):
-            self.result.skipped.append(f"{step.describe()}: the server has no dev SMS inbox")
-            return
         timeout = step.timeout or DEFAULT_SMS_TIMEOUT
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = asyncio.get_running_loop().time() + timeout
         last_error = ""
-        while True:
+        while not _unavailable(source):  # also learnt from a fetch (a 404)
             await phone.refresh_inbox(source)
             fresh = [m for m in phone.inbox[phone.baseline :] if m.key not in self.used]
-            for message in fresh:
-                try:
-                    check_text(step.expect, message.text, self.values, "SMS")
-                except StepFailed as failed:
-                    last_error = failed.message
-                    continue
+            found, last_error = self._first_match(step, [m.text for m in fresh], "SMS", last_error)
+            if found is not None:
+                message = fresh[found]
                 self.used.add(message.key)
                 self.runner.log(f"  {step.describe()}  [{phone.local}]\n    SMS: {message.text}")
                 save_values(step, message.text, self.values, "SMS")
                 return
-            if _no_inbox(source):  # learnt from the fetch above
-                self.result.skipped.append(f"{step.describe()}: the server has no dev SMS inbox")
-                return
-            if loop.time() >= deadline:
+            if _unavailable(source):
+                break
+            if asyncio.get_running_loop().time() >= deadline:
                 why = f" (closest: {last_error})" if last_error else ""
                 raise StepFailed(f"no matching SMS reached {phone.local} within {timeout:g} s{why}", messages=fresh)
             await asyncio.sleep(self.runner.poll_s)
+        self.result.skipped.append(f"{step.describe()}: the server has no dev SMS inbox")
+
+    async def _prompt(self, step: Step, phone: Phone) -> None:
+        """Wait for a MoMo prompt on the handset that satisfies ``expect``; approve it (a PIN typed) or reject it."""
+        source = self.target.momo
+        timeout = step.timeout or DEFAULT_PROMPT_TIMEOUT
+        deadline = asyncio.get_running_loop().time() + timeout
+        last_error = ""
+        while not _unavailable(source):  # also learnt from a poll (GET /dev/momo answered 404)
+            await phone.refresh_prompts(source)
+            found, last_error = self._first_match(step, [p.text for p in phone.prompts], "MoMo prompt", last_error)
+            if found is not None:
+                await self._answer(step, phone, phone.prompts[found])
+                return
+            if _unavailable(source):
+                break
+            if asyncio.get_running_loop().time() >= deadline:
+                why = f" (closest: {last_error})" if last_error else ""
+                raise StepFailed(f"no matching MoMo prompt reached {phone.local} within {timeout:g} s{why}")
+            await asyncio.sleep(self.runner.poll_s)
+        self.result.skipped.append(f"{step.describe()}: the server has no provider simulator (GET /dev/momo)")
+
+    async def _answer(self, step: Step, phone: Phone, prompt: MomoPrompt) -> None:
+        approve = step.action == "approve"
+        self.runner.log(f"  {step.describe()}  [{phone.local}]\n    MoMo: {' '.join(prompt.text.splitlines())}")
+        save_values(step, prompt.text, self.values, "MoMo prompt")
+        answer = await phone.answer_prompt(self.target.momo, prompt, approve)
+        if answer.outcome is not (Outcome.APPROVED if approve else Outcome.REJECTED):
+            raise StepFailed(f"could not {step.action} the MoMo prompt: {answer.text}")
+        self.runner.log(f"    {answer.text}")
+
+    def _first_match(self, step: Step, texts: list[str], what: str, last_error: str) -> tuple[int | None, str]:
+        """The first text satisfying the step's ``expect`` (None if none), and why the last miss missed."""
+        for i, text in enumerate(texts):
+            try:
+                check_text(step.expect, text, self.values, what)
+            except StepFailed as failed:
+                last_error = failed.message
+                continue
+            return i, last_error
+        return None, last_error
+
+
+def _phone(spec: str) -> Phone:
+    fresh, operator = fresh_operator(spec)
+    return Phone(fresh_number(operator=operator) if fresh else spec, fresh=fresh)
+
+
+def _unavailable(source: SmsSource | PromptSource) -> bool:
+    # A function, not an inline test: ``available`` changes under our feet when a fetch meets a 404.
+    return not source.available
 
 
 def _explain(exc: Exception) -> str:
@@ -278,11 +333,6 @@ def _explain(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _no_inbox(source: SmsSource) -> bool:
-    # A function, not an inline test: ``available`` changes under our feet when a fetch meets a 404.
-    return not source.available
-
-
 def _indent(text: str, n: int) -> str:
     return "\n".join(" " * n + line for line in text.splitlines())
 
@@ -291,7 +341,9 @@ def format_result(result: Result) -> str:
     """One line for a pass; for a failure, the step, the reason and the screen (or SMS) that differed."""
     where = result.path.name
     if result.passed:
-        skipped = f", {len(result.skipped)} SMS checks skipped" if result.skipped else ""
+        momo = sum("provider simulator" in why for why in result.skipped)
+        sms = len(result.skipped) - momo
+        skipped = (f", {sms} SMS checks skipped" if sms else "") + (f", {momo} MoMo prompts skipped" if momo else "")
         return f"PASS  {where}: {result.name} ({result.done} steps, {result.seconds:.2f} s{skipped})"
     failure = result.failure
     assert failure is not None

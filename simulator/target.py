@@ -4,25 +4,35 @@ The embedded server is the real app (``create_app``) on a loopback port, so
 the simulator speaks HTTP to it exactly as it would to a remote one; only the
 SMS inbox is read in-process. Server modules are imported lazily: driving a
 remote server needs none of them.
+
+Mobile-money prompts come from the provider simulator the server names at
+``GET /dev/momo`` (both kinds of target). The embedded server's provider
+simulator approves nothing by itself (``MOMO_SIM_APPROVE_AFTER_MS=0``): the
+deposit waits for the handset's prompt to be answered, unless the
+``server_env`` sets another delay.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from simulator.momo_prompt import NoPrompts, PromptSource, SimulatorPrompts
 from simulator.protocol import Endpoints, GatewayClient, Timeouts
 from simulator.sms import HttpInbox, InboxMessages, InProcessInbox, SmsSource
 
 DEFAULT_SHORTCODE = "*384*2025#"  # the server's default USSD_SERVICE_CODES
 DEFAULT_DB = Path("var") / "sim.db"
+# What the embedded server runs with unless ``server_env`` says otherwise: the handset approves deposits.
+EMBEDDED_DEFAULTS = {"MOMO_SIM_APPROVE_AFTER_MS": "0"}
 
 
 @dataclass
@@ -31,6 +41,7 @@ class Target:
     sms: SmsSource
     shortcode: str
     description: str
+    momo: PromptSource = field(default_factory=NoPrompts)
 
 
 @dataclass
@@ -58,15 +69,27 @@ async def start_embedded(
     database_url = f"sqlite:///{db}"
     await migrate_database(database_url)
     codes = DEFAULT_SHORTCODE if shortcode in (None, DEFAULT_SHORTCODE) else f"{shortcode},{DEFAULT_SHORTCODE}"
-    settings = Settings.from_env(
-        {"DATABASE_URL": database_url, "SMS_BACKEND": "inbox", "USSD_SERVICE_CODES": codes, **(env or {})}
-    )
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+    # The port is taken before the app is made, so the callback URLs it gives the mobile-money
+    # providers (http://HOST:PORT/callbacks/...) point back at it and a deposit ends when approved.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+        sock.bind(("127.0.0.1", 0))
+        env = {
+            **EMBEDDED_DEFAULTS,
+            "DATABASE_URL": database_url,
+            "SMS_BACKEND": "inbox",
+            "USSD_SERVICE_CODES": codes,
+            "PORT": str(sock.getsockname()[1]),
+            **(env or {}),
+        }
+        app = create_app(Settings.from_env(env))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        await web.SockSite(runner, sock).start()
         host, port = runner.addresses[0][:2]
         await seed_demo(app[PLATFORM])
         await _drain_outbox(app)
@@ -75,6 +98,7 @@ async def start_embedded(
             raise RuntimeError("the embedded server must keep SMS in its inbox (SMS_BACKEND=inbox)")
     except BaseException:
         await runner.cleanup()
+        sock.close()
         raise
     return EmbeddedServer(URL.build(scheme="http", host=host, port=port), runner, backend)
 
@@ -111,11 +135,14 @@ async def open_target(
             embedded = await start_embedded(db, shortcode=shortcode, env=server_env)
             inbox = embedded.inbox
             client = GatewayClient(http, Endpoints.from_url(embedded.url), timeouts=timeouts)
-            yield Target(client, InProcessInbox(lambda: inbox), shortcode or DEFAULT_SHORTCODE, f"in-process ({db})")
+            momo = SimulatorPrompts(http, client.endpoints.dev_momo)
+            description = f"in-process ({db})"
+            yield Target(client, InProcessInbox(lambda: inbox), shortcode or DEFAULT_SHORTCODE, description, momo)
         else:
             client = GatewayClient(http, Endpoints.from_url(url, events_url), timeouts=timeouts)
             sms = HttpInbox(http, client.endpoints.sms_inbox)
-            yield Target(client, sms, shortcode or DEFAULT_SHORTCODE, str(client.endpoints.ussd))
+            momo = SimulatorPrompts(http, client.endpoints.dev_momo)
+            yield Target(client, sms, shortcode or DEFAULT_SHORTCODE, str(client.endpoints.ussd), momo)
     finally:
         await http.close()
         if embedded is not None:

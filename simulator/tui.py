@@ -10,6 +10,11 @@ type an answer and Enter to send it, Esc cancels the session, F3 or Ctrl+N
 picks up the next phone, F4 adds a phone with a new number, Up/Down scroll
 a long screen, Ctrl+Q quits (open sessions are cancelled, as when hanging up),
 F1 shows all of this in the app.
+
+Mobile money: every phone asks about once a second for deposits waiting for
+its approval (``momo_prompt``); the phone in hand shows one as a pop-up over
+its display, which the keypad answers (a 4-digit MoMo PIN approves, 2 or Esc
+rejects); the display says how it went, and the server's SMS follows.
 """
 
 from __future__ import annotations
@@ -24,46 +29,21 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, OptionList, Static
 
+from simulator.momo_prompt import POLL_S, REJECT, MomoPrompt, Outcome, parse_answer
 from simulator.numbers import BadNumber, fresh_number, to_e164
 from simulator.phone import Phone, Phones, is_ussd_code
 from simulator.protocol import Clock, SessionClosed, Timeouts
 from simulator.recorder import Recorder
 from simulator.screen import HEIGHT, WIDTH, ScreenView
 from simulator.target import Target
+from simulator.tui_help import HelpScreen, help_text
 
 TargetOpener = Callable[[], AbstractAsyncContextManager[Target]]
 TICK_S = 0.5
 W = TypeVar("W", bound=Widget)
-
-
-class HelpScreen(ModalScreen[None]):
-    """F1: the keys and the USSD conventions, over the desk (which keeps running); F1 or Esc closes it."""
-
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    #help { width: 86; height: auto; max-height: 90%; border: round $accent; padding: 0 1; background: $surface; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1", "close", "Close help")]
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help"):
-            yield Static(self.text, id="help-text", markup=False)
-
-    def on_mount(self) -> None:
-        panel = self.query_one("#help", VerticalScroll)
-        panel.border_title = "Help"
-        panel.border_subtitle = "F1 or Esc closes"
-
-    def action_close(self) -> None:
-        self.dismiss()
 
 
 class SimulatorApp(App[int]):
@@ -110,6 +90,9 @@ class SimulatorApp(App[int]):
         self._stack = AsyncExitStack()
         self._ticking = False
         self._notice = ""
+        self._polling = False
+        self.prompt_polls = 0  # rounds of asking the provider simulator for every phone's prompts
+        self._answering: set[str] = set()  # reference ids of prompts whose answer is on its way
 
     # --- layout -----------------------------------------------------------------------
 
@@ -143,6 +126,7 @@ class SimulatorApp(App[int]):
         self._notice = f"Press Enter to dial {self.target.shortcode}"
         self._refresh()
         self.set_interval(TICK_S, self._tick)
+        self.set_interval(POLL_S, self._poll_prompts)
 
     async def action_quit(self) -> None:
         for phone in self.phones:
@@ -156,6 +140,15 @@ class SimulatorApp(App[int]):
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()
         phone = self.phones.current
+        if self.target is not None and phone.prompt is not None:  # the pop-up is on top: the keys are its
+            event.input.value = ""
+            approve = parse_answer(value)
+            if approve is None:
+                self._notice = f"Enter your 4-digit MoMo PIN to approve, or {REJECT} to reject"
+                self._refresh()
+            else:
+                self._answer_prompt(phone, phone.prompt, approve=approve)
+            return
         if self.target is None or (phone.session is not None and phone.session.in_flight):
             return  # still waiting for the network: keep what was typed
         event.input.value = ""
@@ -177,6 +170,10 @@ class SimulatorApp(App[int]):
 
     async def action_cancel(self) -> None:
         phone = self.phones.current
+        if phone.prompt is not None:  # Cancel on a push prompt declines it, as on a handset
+            self._answer_prompt(phone, phone.prompt, approve=False)
+            return
+        phone.answered = ""
         if await phone.cancel():
             self._notice = "You cancelled the session."
             if self.recorder:
@@ -197,7 +194,8 @@ class SimulatorApp(App[int]):
         self._refresh()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.help_text()))
+        code = self.target.shortcode if self.target is not None else "the shortcode"
+        self.push_screen(HelpScreen(help_text(code, self.recorder.path if self.recorder else None, self.timeouts)))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self._pick_up(self.phones.phones[event.option_index].number)
@@ -242,6 +240,48 @@ class SimulatorApp(App[int]):
         if self.recorder:
             self.recorder.reply(phone, value, screen)
         self._after_hop(phone)
+
+    def _answer_prompt(self, phone: Phone, prompt: MomoPrompt, *, approve: bool) -> None:
+        if prompt.reference_id not in self._answering:  # else its answer is on its way already
+            self._answering.add(prompt.reference_id)
+            self._notice = f"{prompt.wallet}: sending your answer..."
+            self._refresh()
+            self.run_worker(self._send_answer(phone, prompt, approve), group="momo")
+
+    async def _send_answer(self, phone: Phone, prompt: MomoPrompt, approve: bool) -> None:
+        assert self.target is not None
+        try:
+            answer = await phone.answer_prompt(self.target.momo, prompt, approve)
+        finally:
+            self._answering.discard(prompt.reference_id)
+        if self.recorder and answer.outcome in (Outcome.APPROVED, Outcome.REJECTED):
+            self.recorder.prompt(phone, prompt, approve)
+        self._notice = "The server's SMS follows in the inbox." if answer.settled else answer.text
+        if phone is self.phones.current:
+            self._show_screen(phone)
+
+    async def _poll_prompts(self) -> None:
+        """Every phone asks the provider simulator what waits for its approval (nothing if the server has none)."""
+        if self.target is None or self._polling or not self.target.momo.available:
+            return
+        self._polling = True
+        try:
+            for phone in self.phones:
+                shown = phone.prompt
+                new = await phone.refresh_prompts(self.target.momo)
+                if phone is not self.phones.current:
+                    if new:
+                        self.notify(new[0].text.splitlines()[0], title=f"MoMo prompt on {phone.local}", timeout=4)
+                elif phone.prompt != shown:  # one popped up, or went (answered, or no longer waiting)
+                    if phone.prompt is not None:
+                        self._notice = f"{phone.prompt.wallet} asks you to approve a payment"
+                    self._show_screen(phone)
+            self.prompt_polls += 1
+            self._refresh_phone_list()
+        except NoMatches:
+            pass  # the app closed while this poll awaited the simulator
+        finally:
+            self._polling = False
 
     def _after_hop(self, phone: Phone) -> None:
         session = phone.session
@@ -293,42 +333,8 @@ class SimulatorApp(App[int]):
             raise NoMatches(f"no desk to find {selector} on: the app has closed")
         return self.screen_stack[0].query_one(selector, kind)
 
-    def help_text(self) -> str:
-        """What F1 shows: every key, and the conventions of the USSD menus."""
-        code = self.target.shortcode if self.target is not None else "the shortcode"
-        if self.recorder is not None:
-            record = f"every step is being saved to {self.recorder.path} as you go"
-        else:
-            record = "off; start with  python -m simulator --record FILE  to save a scenario"
-        t = self.timeouts
-        return "\n".join(
-            [
-                "Keys",
-                f"  Dial       type a USSD code such as {code} and press Enter",
-                f"             (Enter on its own, or F2, dials {code})",
-                "  Answer     type the option's number or your answer, then Enter",
-                "  Hang up    Esc cancels the session on the phone in your hand",
-                "  Phones     F3 or Ctrl+N picks up the next phone, F4 one with a new number;",
-                "             type a phone number and Enter to pick that one up (added if new)",
-                "  SMS        the SMS inbox on the right is the phone in your hand's;",
-                "             '(1 new)' in the Phones list means a message on another phone",
-                "  Scroll     Up/Down or PgUp/PgDn when the display shows 'v more (Down)'",
-                f"  Record     {record}",
-                "  Quit       Ctrl+Q (open sessions are cancelled, as when hanging up)",
-                "  Help       F1 shows this; F1 or Esc closes it",
-                "",
-                "USSD menus",
-                "  0          back to the previous screen",
-                "  00         home: the main menu",
-                "  98         more: the next page of a long list",
-                "  A wrong answer asks again with the reason; the third in a row ends the session.",
-                f"  Answer each screen within {t.answer_s:g} s; a session lasts at most {t.session_s:g} s.",
-            ]
-        )
-
     def _show_screen(self, phone: Phone) -> None:
-        text = phone.screen.text if phone.screen else ""
-        self.view = ScreenView.of(text)
+        self.view = ScreenView.of(phone.display)
         self._refresh()
 
     def display_text(self) -> str:
@@ -360,14 +366,19 @@ class SimulatorApp(App[int]):
     def _refresh(self) -> None:
         display = self._desk("#display", Static)
         display.update(self.display_text())
-        session = self.phones.current.session
-        kind = self.phones.current.screen.kind if self.phones.current.screen else ""
-        display.border_title = f"{kind} {session.session_id[:14]}" if session and kind else "USSD"
+        phone = self.phones.current
+        session = phone.session
+        kind = phone.screen.kind if phone.screen else ""
+        title = f"{kind} {session.session_id[:14]}" if session and kind else "USSD"
+        display.border_title = phone.prompt.wallet if phone.prompt else title
         self._desk("#status", Static).update(self.status_text())
         keypad = self._desk("#keypad", Input)
-        if self.target is not None:
+        keypad.password = phone.prompt is not None  # a MoMo PIN is not shown as it is typed
+        if phone.prompt is not None:
+            keypad.placeholder = f"MoMo PIN, or {REJECT} to reject"
+        elif self.target is not None:
             idle = f"{self.target.shortcode} then Enter"
-            keypad.placeholder = "your answer, then Enter" if self.phones.current.in_session else idle
+            keypad.placeholder = "your answer, then Enter" if phone.in_session else idle
         self._desk("#messages", Static).update(self.inbox_text())
         self._refresh_phone_list()
 
@@ -377,6 +388,7 @@ class SimulatorApp(App[int]):
             ("> " if i == self.phones.index else "  ")
             + f"{p.local} {p.operator}"
             + (" *" if p.in_session else "")
+            + (" MoMo" if p.prompts else "")
             + (f" ({p.unread} new)" if p.unread else "")
             for i, p in enumerate(self.phones)
         ]

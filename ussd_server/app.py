@@ -36,11 +36,16 @@ from ussd_server.bootstrap import open_platform
 from ussd_server.gateway import UssdService
 from ussd_server.i18n import Catalogs
 from ussd_server.kdf_pool import kdf_pool_for_this_machine
-from ussd_server.menu.features import account, buy, guards, home, inputs, offers, registration, trade, wallet
+from ussd_server.menu.features import account, buy, guards, home, inputs, offers, payments, registration, trade, wallet
 from ussd_server.menu.loader import load_tree
 from ussd_server.menu.registry import Registry
 from ussd_server.menu.runtime import MenuRuntime
 from ussd_server.metrics import Metrics
+from ussd_server.payments.callbacks import add_callback_routes
+from ussd_server.payments.providers import MOBILE_MONEY, open_providers
+from ussd_server.payments.runtime import PAYMENT_WORKER
+from ussd_server.payments.runtime import running as running_payments
+from ussd_server.payments.worker import PaymentWorker
 from ussd_server.rate_limits import RateLimiter
 from ussd_server.routes import setup_routes
 from ussd_server.sessions import keys
@@ -73,6 +78,7 @@ def build_runtime() -> tuple[MenuRuntime, Catalogs]:
             buy.FEATURE,
             trade.FEATURE,
             offers.FEATURE,
+            payments.FEATURE,
             account.FEATURE,
             guards.FEATURE,
         ]
@@ -137,21 +143,17 @@ def create_app(settings: Settings, *, rate_limit_prefix: str = keys.KEY_PREFIX) 
     app[METRICS] = metrics
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        kdf_pool = kdf_pool_for_this_machine(settings.pin_kdf_threads)
-        metrics.watch_pin_queue(kdf_pool)
-        try:
-            platform = await open_platform(settings, hasher=kdf_pool)
-        except BaseException:
-            kdf_pool.close()
-            raise
-        try:
+        # Opened in order and closed in reverse, whatever fails on the way (each enter_* below).
+        async with contextlib.AsyncExitStack() as stack:
+            kdf_pool = kdf_pool_for_this_machine(settings.pin_kdf_threads)
+            stack.callback(kdf_pool.close)
+            metrics.watch_pin_queue(kdf_pool)
+            mobile_money = await stack.enter_async_context(open_providers(settings))
+            platform = await open_platform(settings, hasher=kdf_pool, providers=mobile_money.providers)
+            stack.push_async_callback(platform.close)
             await seed_empty_dev_database(settings, platform)
             sessions = await open_sessions(settings)
-        except BaseException:
-            await platform.close()
-            kdf_pool.close()
-            raise
-        try:
+            stack.push_async_callback(sessions.close)
             limiter = await RateLimiter.open(
                 settings.redis_url,
                 pool_size=settings.redis_pool_size,
@@ -159,48 +161,48 @@ def create_app(settings: Settings, *, rate_limit_prefix: str = keys.KEY_PREFIX) 
                 parser=settings.redis_parser,
                 timeout_s=settings.redis_timeout_ms / 1000,
             )
-        except BaseException:
-            await sessions.close()
-            await platform.close()
-            kdf_pool.close()
-            raise
-        backend = build_backend(settings)
-        worker = OutboxWorker(
-            platform.sms_outbox, backend, catalogs, settings, platform.clock, on_sent=metrics.observe_sms_sent
-        )
-        app[PLATFORM] = platform
-        app[KDF_POOL] = kdf_pool
-        app[SESSIONS] = sessions
-        app[RATE_LIMITS] = limiter
-        app[SMS_BACKEND] = backend
-        app[OUTBOX_WORKER] = worker
-        app[USSD] = UssdService(
-            platform=platform,
-            sessions=sessions,
-            runtime=runtime,
-            catalogs=catalogs,
-            settings=settings,
-            limiter=limiter,
-            on_sms_queued=worker.wake,
-            observe_hop=metrics.observe_hop,
-        )
-        stop = asyncio.Event()
-        delivering = asyncio.create_task(worker.run_forever(stop), name="outbox-worker")
-        releasing = asyncio.create_task(release_expired(platform, stop), name="reservation-sweeper")
-        yield
-        stop.set()
-        worker.wake()
-        await releasing
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(delivering, timeout=settings.sms_timeout_s + 5)
-        await backend.close()
-        await limiter.close()
-        await sessions.close()
-        await platform.close()
-        kdf_pool.close()
+            stack.push_async_callback(limiter.close)
+            backend = build_backend(settings)
+            stack.push_async_callback(backend.close)
+            worker = OutboxWorker(
+                platform.sms_outbox, backend, catalogs, settings, platform.clock, on_sent=metrics.observe_sms_sent
+            )
+            payment_worker = PaymentWorker(
+                platform.payments, concurrency=settings.payment_concurrency, on_step=metrics.observe_payment
+            )
+            platform.payments.on_started = payment_worker.submit_soon
+            app[PLATFORM] = platform
+            app[KDF_POOL] = kdf_pool
+            app[SESSIONS] = sessions
+            app[RATE_LIMITS] = limiter
+            app[SMS_BACKEND] = backend
+            app[OUTBOX_WORKER] = worker
+            app[PAYMENT_WORKER] = payment_worker
+            app[MOBILE_MONEY] = mobile_money
+            app[USSD] = UssdService(
+                platform=platform,
+                sessions=sessions,
+                runtime=runtime,
+                catalogs=catalogs,
+                settings=settings,
+                limiter=limiter,
+                on_sms_queued=worker.wake,
+                observe_hop=metrics.observe_hop,
+            )
+            stop = asyncio.Event()
+            delivering = asyncio.create_task(worker.run_forever(stop), name="outbox-worker")
+            releasing = asyncio.create_task(release_expired(platform, stop), name="reservation-sweeper")
+            async with running_payments(payment_worker, stop_timeout_s=settings.provider_timeout_s + 5):
+                yield
+            stop.set()
+            worker.wake()
+            await releasing
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(delivering, timeout=settings.sms_timeout_s + 5)
 
     app.cleanup_ctx.append(resources)
     setup_routes(app)
+    add_callback_routes(app)  # /callbacks/momo/{provider}/{secret}: mobile-money providers
     mount_api(app)  # /api/v1: the REST API over the same services
     return app
 

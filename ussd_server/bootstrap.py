@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from engine.identity.ports import PinHasher
 from engine.kernel.clock import Clock, SystemClock
+from engine.payments.ports import ProviderDirectory
 from engine.platform import Platform
 from storage import open_store
 from ussd_server.settings import Settings
 
 
 async def open_platform(
-    settings: Settings, *, hasher: PinHasher, clock: Clock | None = None, migrate: bool = False
+    settings: Settings,
+    *,
+    hasher: PinHasher,
+    clock: Clock | None = None,
+    migrate: bool = False,
+    providers: ProviderDirectory | None = None,
 ) -> Platform:
-    """The platform on the settings' database; ``hasher`` runs PIN KDFs (the caller owns and closes it)."""
+    """The platform on the settings' database.
+
+    ``hasher`` runs PIN KDFs and ``providers`` reaches mobile money (the caller owns and closes both;
+    without providers no payment can start).
+    """
     clock = clock or SystemClock()
     database = await open_store(
         settings.database_url,
@@ -21,7 +31,9 @@ async def open_platform(
         migrate=migrate,
         pool_size=settings.database_pool_size,
     )
-    platform = Platform(database, settings.engine_config(), hasher, clock)
+    platform = Platform(
+        database, settings.engine_config(), hasher, clock, providers=providers, payments=settings.payment_config()
+    )
     try:
         await platform.bootstrap()
     except BaseException:

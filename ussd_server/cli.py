@@ -11,6 +11,9 @@ enerlectra stats                 users, clusters and platform carbon savings
 enerlectra ussd funnel           how USSD sessions ended, per last screen (drop-off)
 enerlectra menus lint            check menu trees and catalogs (exit 1 naming every problem)
 enerlectra menus graph           print the menu tree as a Mermaid diagram
+enerlectra user tier PHONE N     set a user's KYC tier (1-3: their payment limits)
+enerlectra payments review|show|recheck|resolve|reconcile|limits   mobile money (see ussd_server/payments/commands.py)
+enerlectra momo-sim [--port N]   serve the mobile-money provider simulator (MTN and Airtel APIs)
 enerlectra api-key create NAME --scope SCOPE   a REST API key (admin, partner, read); its secret shown once
 enerlectra api-key list          API keys (never their secrets)
 enerlectra api-key revoke KEY_ID refuse a key from its next request on
@@ -37,6 +40,8 @@ from engine.platform import Platform
 from ussd_server.api import key_commands as api_key_commands
 from ussd_server.bootstrap import open_platform
 from ussd_server.kdf_pool import kdf_pool_for_this_machine
+from ussd_server.payments import commands as payment_commands
+from ussd_server.payments.providers import open_providers
 from ussd_server.phones import parse_zambian_mobile
 from ussd_server.settings import Settings, SettingsError, settings_table
 
@@ -168,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--history", type=int, default=10)
     reset = user.add_parser("reset-pin", help="send a one-time PIN by SMS")
     reset.add_argument("phone")
+    payment_commands.add_user_parser(user)
     listing = user.add_parser("list", help="list users")
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--offset", type=int, default=0)
@@ -178,6 +184,9 @@ def _parser() -> argparse.ArgumentParser:
     menus.add_parser("lint", help="check menu trees and catalogs")
     menus.add_parser("graph", help="print a Mermaid diagram of the menu tree")
     api_key_commands.add_parser(sub)
+    payment_commands.add_parser(sub)
+    momo = sub.add_parser("momo-sim", help="serve the mobile-money provider simulator")
+    momo.add_argument("args", nargs=argparse.REMAINDER, help="its options (see `enerlectra momo-sim --help`)")
     sub.add_parser("serve", help="run the HTTP server")
     sub.add_parser("settings", help="print every setting, its default and meaning (Markdown)")
     return parser
@@ -193,6 +202,7 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("stats", None): cmd_stats,
     ("ussd", "funnel"): cmd_funnel,
     **api_key_commands.COMMANDS,
+    **payment_commands.COMMANDS,
 }
 
 
@@ -200,14 +210,15 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     migrate = (args.group, getattr(args, "action", None)) == ("db", "migrate")
     kdf_pool = kdf_pool_for_this_machine(settings.pin_kdf_threads)
     try:
-        platform = await open_platform(settings, hasher=kdf_pool, migrate=migrate)
-        try:
-            if migrate:
-                print(f"database migrated ({platform.backend})")
-                return 0
-            return await COMMANDS[(args.group, getattr(args, "action", None))](platform, args)
-        finally:
-            await platform.close()
+        async with open_providers(settings, embedded=False) as mobile_money:  # `payments recheck` asks them
+            platform = await open_platform(settings, hasher=kdf_pool, migrate=migrate, providers=mobile_money.providers)
+            try:
+                if migrate:
+                    print(f"database migrated ({platform.backend})")
+                    return 0
+                return await COMMANDS[(args.group, getattr(args, "action", None))](platform, args)
+            finally:
+                await platform.close()
     finally:
         kdf_pool.close()
 
@@ -248,6 +259,11 @@ def _main(argv: Sequence[str] | None) -> int:
         # What can be set, not what is: works before (and whatever) the environment is set.
         print(settings_table(), end="")
         return 0
+    if args.group == "momo-sim":
+        # Imported here: the simulator is a development tool, never loaded by the server in production.
+        from simulator.momo import main as momo_sim
+
+        return momo_sim(args.args)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -11,6 +11,7 @@ always write money and energy the same way:
     phone   E.164        -> 0977123456
     kg      grams        -> 1.6 kg
     tenths  tenths       -> 1.5
+    network provider     -> MTN (a mobile-money provider's stored name, as its brand is written)
 
 A key may instead hold variants chosen by the value of one integer parameter
 (ICU MessageFormat's ``plural``, with its ``=0`` written ``"0"``)::
@@ -49,6 +50,8 @@ from menus import LOCALES_DIR
 LANGUAGES = ("en", "ny", "bem")
 DEFAULT_LANGUAGE = "en"
 
+# Mobile-money providers by their stored name (engine.payments.model.Provider): brands, the same in every language.
+NETWORKS = {"mtn": "MTN", "airtel": "Airtel", "zamtel": "Zamtel"}
 FORMATTERS: dict[str, Callable[[Any], str]] = {
     "money": lambda v: format_money(int(v)),
     "energy": lambda v: format_energy(int(v)),
@@ -57,6 +60,7 @@ FORMATTERS: dict[str, Callable[[Any], str]] = {
     "phone": lambda v: local_format(str(v)),
     "kg": lambda v: format_kg(int(v)),
     "tenths": lambda v: format_tenths(int(v)),
+    "network": lambda v: NETWORKS.get(str(v), str(v)),
 }
 _FIELD = re.compile(r"^[a-z_][a-z0-9_]*$")
 _EXACT = re.compile(r"^-?[0-9]+$")

@@ -1,4 +1,4 @@
-"""Prometheus metrics at ``/metrics``: HTTP requests, USSD hops, the PIN queue, SMS lag, the ledger.
+"""Prometheus metrics at ``/metrics``: HTTP requests, USSD hops, the PIN queue, SMS lag, payments, the ledger.
 
 Each app has its own registry (tests run many apps in one process; the
 client's global registry would refuse the second). Values that live in the
@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from engine.notifications.model import OutboxStatus
+from engine.payments.model import Payment
 from engine.platform import Platform
 from ussd_server.kdf_pool import KdfPool
 
@@ -80,6 +81,18 @@ class Metrics:
         self.outbox_rows = Gauge(
             "enerlectra_sms_outbox_rows", "SMS outbox rows by status", ["status"], registry=self.registry
         )
+        self.payment_steps = Counter(
+            "enerlectra_payment_steps",
+            "Steps taken with mobile-money providers, by direction, provider and the state they left the payment in",
+            ["direction", "provider", "state"],
+            registry=self.registry,
+        )
+        self.payments = Gauge(
+            "enerlectra_payments",
+            "Payments by state (`review`: waiting for an operator)",
+            ["state"],
+            registry=self.registry,
+        )
         self.ledger_transfers = Gauge(
             "enerlectra_ledger_transfers",
             "Transfers applied to the ledger (its chain's length)",
@@ -94,6 +107,9 @@ class Metrics:
         self.ussd_hops.labels(screen, outcome).inc()
         self.ussd_hop_seconds.observe(seconds)
 
+    def observe_payment(self, payment: Payment) -> None:
+        self.payment_steps.labels(payment.direction.value, payment.provider.value, payment.state.value).inc()
+
     def observe_sms_sent(self, lag_s: float) -> None:
         self.sms_lag.observe(max(lag_s, 0.0))
 
@@ -103,6 +119,8 @@ class Metrics:
         for status in OutboxStatus:
             self.outbox_rows.labels(status.value).set(counts.get(status, 0))
         self.ledger_transfers.set(await platform.ledger_length())
+        for state, count in (await platform.payments.counts()).items():
+            self.payments.labels(state).set(count)
 
     def middleware(self) -> Middleware:
         @web.middleware

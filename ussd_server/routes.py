@@ -12,6 +12,7 @@ from ussd_server.appkeys import KDF_POOL, METRICS, PLATFORM, SESSIONS, SETTINGS,
 from ussd_server.gateway import BadRequest, parse_callback
 from ussd_server.logfields import log_phone, logfield
 from ussd_server.metrics import CONTENT_TYPE_LATEST
+from ussd_server.payments.providers import MOBILE_MONEY
 from ussd_server.sessions.store import SessionStoreUnavailable
 from ussd_server.sms.backends import InboxBackend
 from ussd_server.sms.delivery_reports import InvalidDeliveryReport, apply_delivery_report, parse_delivery_report
@@ -101,6 +102,14 @@ async def dev_inbox(request: web.Request) -> web.Response:
     return web.json_response({"phone": phone, "messages": messages})
 
 
+async def dev_momo(request: web.Request) -> web.Response:
+    """Dev only: where the embedded provider simulator listens (the phone simulator shows its approval prompts)."""
+    url = request.app[MOBILE_MONEY].simulator_url
+    if not request.app[SETTINGS].dev_mode or url is None:
+        raise web.HTTPNotFound()
+    return web.json_response({"simulator_url": url})
+
+
 async def health(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
     try:
@@ -141,5 +150,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/ussd/events", ussd_events)
     app.router.add_post("/sms/delivery", sms_delivery)
     app.router.add_get("/dev/sms", dev_inbox)
+    app.router.add_get("/dev/momo", dev_momo)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)

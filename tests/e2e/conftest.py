@@ -33,6 +33,7 @@ from storage import open_store
 from tests.e2e.screen_log import ScreenLog
 from tests.support.gateway import Gateway, Phone, ScreenRecorder
 from tests.support.phones import unique_phone
+from tests.support.ports import free_port
 from tests.support.redis import redis_url
 from ussd_server.app import create_app
 from ussd_server.appkeys import PLATFORM, SESSIONS, SMS_BACKEND, USSD
@@ -60,6 +61,8 @@ BASE_ENV = {
     # (a full garbage collection late in a long run) must not read as a Redis outage. The outage
     # tests set the production bound back.
     "REDIS_TIMEOUT_MS": "3000",
+    # Mobile money: the embedded provider simulator approves a deposit as a quick handset would.
+    "MOMO_SIM_APPROVE_AFTER_MS": "100",
 }
 _SCREEN_LOG = pytest.StashKey[ScreenLog]()
 
@@ -154,11 +157,13 @@ async def running_app(
     seed: bool = True,
     params: dict[str, str] | None = None,
 ) -> AsyncIterator[World]:
-    settings = Settings.from_env({**BASE_ENV, **env})
+    # The app listens on a port chosen here so the callback URLs it gives providers point back at it.
+    port = free_port()
+    settings = Settings.from_env({**BASE_ENV, "PORT": str(port), **env})
     # Every app counts in its own namespace: tests all call from 127.0.0.1 and must not share budgets.
     rate_limit_prefix = f"test-{secrets.token_hex(4)}:enerlectra:"
     app = create_app(settings, rate_limit_prefix=rate_limit_prefix)
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(TestServer(app, port=port)) as client:
         platform = app[PLATFORM]
         if seed:
             await seed_demo(platform)

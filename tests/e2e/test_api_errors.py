@@ -40,6 +40,9 @@ async def test_unknown_routes_and_methods_answer_in_the_envelope(world: World) -
     assert "GET" in wrong.headers["Allow"]
     root = await api.call("GET", "")
     assert root.status == 404
+    # An expectation the server does not know is ignored (RFC 9110 allows it), never a bare 417.
+    odd = await api.call("DELETE", "/session", headers={"Expect": "-"})
+    assert (odd.status, odd.code) == (401, "UNAUTHENTICATED")
 
 
 async def test_a_request_without_a_usable_credential_is_refused(world: World) -> None:

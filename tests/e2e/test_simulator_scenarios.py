@@ -29,7 +29,10 @@ from simulator.target import Target, open_target
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "simulator" / "scenarios"
 ENERLECTRA = Path(sys.executable).parent / "enerlectra"
-SERVER_ENV = {"PIN_KDF_LOG2_N": "10", "LOG_LEVEL": "WARNING"}
+# MOMO_SIM_APPROVE_AFTER_MS=0: the server process's provider simulator leaves deposits to the handset's
+# prompt, as the in-process server does (simulator/target.py), so deposit.yaml's approve and reject steps
+# never race it.
+SERVER_ENV = {"PIN_KDF_LOG2_N": "10", "LOG_LEVEL": "WARNING", "MOMO_SIM_APPROVE_AFTER_MS": "0"}
 JOURNEYS = {
     "registration",
     "wallet",
@@ -41,6 +44,7 @@ JOURNEYS = {
     "more_pages",
     "language",
     "resume",
+    "deposit",
 }
 
 

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static
 
 from simulator.numbers import fresh_number
@@ -26,7 +23,9 @@ from simulator.scenario_file import load_scenario
 from simulator.scenarios import ScenarioRunner, format_result
 from simulator.sms import Sms
 from simulator.target import Target, open_target
-from simulator.tui import TICK_S, HelpScreen, SimulatorApp
+from simulator.tui import TICK_S, SimulatorApp
+from simulator.tui_help import HelpScreen
+from tests.e2e.tui_pilot import inbox_panel, keep_open, type_in, until
 
 SERVER_ENV = {"PIN_KDF_LOG2_N": "10", "LOG_LEVEL": "WARNING"}
 NATASHA = "+260955345678"  # demo user, English
@@ -52,55 +51,6 @@ runpy.run_module("simulator", run_name="__main__")
 async def target(tmp_path: Path) -> AsyncIterator[Target]:
     async with open_target(None, db=tmp_path / "sim.db", server_env=SERVER_ENV) as t:
         yield t
-
-
-def keep_open(target: Target) -> Callable[[], AbstractAsyncContextManager[Target]]:
-    """The app's opener, lending it the test's target (the test closes it)."""
-
-    @asynccontextmanager
-    async def opener() -> AsyncIterator[Target]:
-        yield target
-
-    return opener
-
-
-async def until(pilot: Pilot[int], condition: Callable[[], bool], what: str, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        app = pilot.app
-        screen = app.display_text() if isinstance(app, SimulatorApp) else ""
-        assert time.monotonic() < deadline, f"waited {within} s for {what}; screen:\n{screen}"
-        await pilot.pause(0.05)
-
-
-async def type_in(pilot: Pilot[int], *answers: str) -> None:
-    """Type each answer and press Enter, waiting for its reply to be on the display in between."""
-    app = pilot.app
-    assert isinstance(app, SimulatorApp)
-    for answer in answers:
-        before = _progress(app)
-
-        def answered(before: tuple[str, int] = before) -> bool:
-            # The hop counter moves when the request is sent, not when the reply lands; the
-            # app's hop worker finishing is what says the reply (and the session's end) is drawn.
-            return _progress(app) != before and not _hop_in_flight(app)
-
-        await pilot.press(*answer, "enter")
-        await until(pilot, answered, f"the reply to {answer!r}")
-
-
-def _progress(app: SimulatorApp) -> tuple[str, int]:
-    """Which session the phone in hand is on and how many hops it made (a dial starts a new one)."""
-    session = app.phones.current.session
-    return (session.session_id, session.hops) if session else ("", 0)
-
-
-def _hop_in_flight(app: SimulatorApp) -> bool:
-    return any(worker.group == "hop" and not worker.is_finished for worker in app.workers)
-
-
-def inbox_panel(app: SimulatorApp) -> str:
-    return str(app.query_one("#messages", Static).content)
 
 
 def display_panel(app: SimulatorApp) -> str:

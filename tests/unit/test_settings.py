@@ -332,3 +332,24 @@ def test_passwords_in_database_and_redis_urls_are_not_shown_when_settings_are_pr
     assert "db-password" not in repr(settings)
     assert "redis-password" not in repr(settings)
     assert "postgresql://app:***@db:5432/enerlectra" in repr(settings)
+
+
+def test_a_provider_in_production_needs_a_long_callback_secret_and_its_credentials() -> None:
+    mtn = {"MTN_BASE_URL": "https://proxy.momoapi.mtn.com", "MTN_API_USER": "u", "MTN_API_KEY": "k"}
+    with pytest.raises(SettingsError, match="MTN_CALLBACK_SECRET") as short:
+        Settings.from_env({**PRODUCTION, **mtn, "MTN_COLLECTION_KEY": "c", "MTN_CALLBACK_SECRET": "x" * 20})
+    assert "x" * 20 not in str(short.value)
+    with pytest.raises(SettingsError, match="MTN_COLLECTION_KEY"):
+        Settings.from_env({**PRODUCTION, **mtn, "MTN_CALLBACK_SECRET": SECRET})
+    settings = Settings.from_env({**PRODUCTION, **mtn, "MTN_COLLECTION_KEY": "c", "MTN_CALLBACK_SECRET": SECRET})
+    assert settings.mtn_base_url.startswith("https://")
+    assert not settings.airtel_base_url  # a provider with no URL is off
+
+
+def test_the_polling_schedule_is_whole_seconds_and_reaches_the_engine() -> None:
+    settings = Settings.from_env({"PAYMENT_POLL_SCHEDULE_S": "2, 10,60", "PAYMENT_GIVE_UP_HOURS": "12"})
+    config = settings.payment_config()
+    assert config.poll_schedule_s == (2, 10, 60)
+    assert config.give_up_after_s == 12 * 3600
+    with pytest.raises(SettingsError, match="PAYMENT_POLL_SCHEDULE_S"):
+        Settings.from_env({"PAYMENT_POLL_SCHEDULE_S": "5,0"})

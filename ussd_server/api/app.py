@@ -34,10 +34,20 @@ def api_middlewares(settings: Settings) -> list[web.middleware]:  # type: ignore
     return [api_cors(PREFIX, settings.api_cors_origins), api_errors(PREFIX)]
 
 
+async def _expect(request: web.Request) -> None:
+    """``Expect: 100-continue`` is honoured; any other expectation is ignored, as RFC 9110 allows.
+
+    aiohttp's default answers a bare 417 for those, outside the middlewares, so
+    it would be the one answer of the API that is not an envelope.
+    """
+    if request.version == (1, 1) and request.headers.get("Expect", "").strip().lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
 def create_api_app() -> web.Application:
     api = web.Application()
     for route in ROUTES:
-        api.router.add_route(route.method, route.path, handler_for(route))
+        api.router.add_route(route.method, route.path, handler_for(route), expect_handler=_expect)
     add_docs(api, PREFIX, served())
     return api
 

@@ -15,6 +15,11 @@ NotFound                               404     also an unknown route
 method not allowed                     405     with ``Allow``
 Conflict                               409     already registered; an Idempotency-Key in use
 payload too large / not JSON           413/415
+PaymentLimitReached                    422     an amount over the user's KYC tier: waiting does
+                                               not help (a per-payment limit or the wallet's cap
+                                               never lifts by itself), the amount must change,
+                                               so no Retry-After, and the answer is kept for a
+                                               retry with the same Idempotency-Key
 Limited (daily caps, PIN checks,       429     with ``Retry-After`` (seconds)
 sign-in failures)
 Refused (any other)                    422     the rules say no (insufficient funds, wrong PIN,
@@ -49,6 +54,7 @@ from engine.kernel.errors import (
     InvalidRequest,
     Limited,
     NotFound,
+    PaymentLimitReached,
     Refused,
     Unauthenticated,
 )
@@ -98,6 +104,7 @@ STATUSES: tuple[tuple[type[EnerlectraError], int], ...] = (
     (NotFound, 404),
     (MethodNotAllowed, 405),
     (Conflict, 409),
+    (PaymentLimitReached, 422),
     (Limited, 429),
     (Refused, 422),
     (Busy, 503),

@@ -35,8 +35,8 @@ DESCRIPTIONS = {
     409: "Already so, or the Idempotency-Key's first request is still running",
     413: "The body is too large",
     415: "The body is not application/json",
-    422: "Refused by the rules (`INSUFFICIENT_FUNDS`, `WRONG_PIN`, `PIN_LOCKED`...), a value the engine "
-    "refuses (`INVALID_PHONE`, `WEAK_PIN`...), or an Idempotency-Key reused for another request",
+    422: "Refused by the rules (`INSUFFICIENT_FUNDS`, `WRONG_PIN`, `PIN_LOCKED`, `PAYMENT_LIMIT`...), a value the "
+    "engine refuses (`INVALID_PHONE`, `WEAK_PIN`...), or an Idempotency-Key reused for another request",
     429: "A limit is used up (`DAILY_LIMIT`, `PIN_RATE_LIMITED`, `SIGN_IN_LIMITED`): see Retry-After",
     503: "Busy: nothing was done; try again after Retry-After",
 }

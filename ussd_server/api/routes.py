@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ussd_server.api.resources import energy, platform, trading, users, wallet
+from ussd_server.api.resources import energy, payments, platform, trading, users, wallet
 from ussd_server.api.routing import Route
 
 PREFIX = "/api/v1"
@@ -11,5 +11,6 @@ ROUTES: tuple[Route, ...] = (
     *wallet.ROUTES,
     *energy.ROUTES,
     *trading.ROUTES,
+    *payments.ROUTES,
     *platform.ROUTES,
 )

@@ -14,3 +14,4 @@ PARTNERS = frozenset({Scope.PARTNER})
 ADMINS = frozenset({Scope.ADMIN})
 READ_KEYS = frozenset({Scope.READ})  # platform figures for dashboards (keys only)
 USER_OR_ADMIN = frozenset({Scope.USER, Scope.ADMIN})
+USER_OR_PARTNER = frozenset({Scope.USER, Scope.PARTNER})  # a user for their own number; a partner for any

@@ -17,6 +17,7 @@ from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ussd_server.settings.business import DEV_PEPPER, BusinessSettings
+from ussd_server.settings.payments import DEV_CALLBACK_SECRET, PaymentSettings
 from ussd_server.settings.server import ServerSettings
 from ussd_server.settings.source import EnvironSource, describe
 
@@ -30,8 +31,8 @@ class SettingsError(ValueError):
     """The environment does not describe a runnable configuration."""
 
 
-# Fields come base-most first: the server's, then the business rules' (the README table's order).
-class Settings(BusinessSettings, ServerSettings, BaseSettings):
+# Fields come base-most first: the server's, the business rules', mobile money's (the README table's order).
+class Settings(PaymentSettings, BusinessSettings, ServerSettings, BaseSettings):
     """The server's configuration: built from the environment by ``from_env``, or by hand in tests."""
 
     # populate_by_name: code passes field names (Settings(sms_backend="inbox")), from_env the variables'.
@@ -93,10 +94,23 @@ class Settings(BusinessSettings, ServerSettings, BaseSettings):
                     "SMS_BACKEND must be africastalking in production: console writes whole texts, phone numbers "
                     "and balances to the log, and inbox is for dev only"
                 )
+            for name, url, secret in (
+                ("MTN", self.mtn_base_url, self.mtn_callback_secret),
+                ("AIRTEL", self.airtel_base_url, self.airtel_callback_secret),
+            ):
+                if url and (secret == DEV_CALLBACK_SECRET or len(secret) < MIN_PRODUCTION_SECRET_CHARS):
+                    problems.append(
+                        f"{name}_CALLBACK_SECRET must be a secret of at least {MIN_PRODUCTION_SECRET_CHARS} characters"
+                        f" when {name}_BASE_URL is set in production: it authenticates the provider's callbacks"
+                    )
             if problems:
                 raise ValueError("; ".join(problems))
         if self.pin_retry_max_wait_ms < self.pin_max_wait_ms:
             raise ValueError("PIN_RETRY_MAX_WAIT_MS must be at least PIN_MAX_WAIT_MS: a retry waits no less")
+        if self.mtn_base_url and not (self.mtn_api_user and self.mtn_api_key and self.mtn_collection_key):
+            raise ValueError("MTN_BASE_URL needs MTN_API_USER, MTN_API_KEY and MTN_COLLECTION_KEY")
+        if self.airtel_base_url and not (self.airtel_client_id and self.airtel_client_secret):
+            raise ValueError("AIRTEL_BASE_URL needs AIRTEL_CLIENT_ID and AIRTEL_CLIENT_SECRET")
         if self.sms_backend == "africastalking" and not self.at_api_key:
             raise ValueError("SMS_BACKEND=africastalking needs AT_API_KEY")
         return self

@@ -11,7 +11,7 @@ from ussd_server.settings.fields import env_name, is_secret, written
 def shown_default(field: FieldInfo) -> str:
     """A default the way it is written in the environment (a secret's never shown)."""
     value = field.default
-    if value is None or value == ():
+    if value is None or value == () or value == "":
         return "unset"
     if is_secret(field):
         return "a dev-only value"

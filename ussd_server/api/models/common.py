@@ -58,6 +58,9 @@ WattHours = Annotated[
     int, Field(ge=1, le=MAX_WH, description="energy in Wh (1 kWh = 1000 Wh)"), BeforeValidator(_whole)
 ]
 PricePerKwh = Annotated[int, Field(ge=1, le=1_000_000), BeforeValidator(_whole)]
+Ngwee = Annotated[
+    int, Field(ge=1, le=MAX_NGWEE, description="an amount in ngwee (K1 = 100 ngwee)"), BeforeValidator(_whole)
+]
 Language = Literal["en", "ny", "bem"]
 
 

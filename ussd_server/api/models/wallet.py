@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from engine.ledger.model import Ledger, TransferCode, TransferRecord
+from engine.payments.model import Direction, Payment
 from engine.wallet.views import Balances, HistoryEntry, StatementKind, StatementLine
 from ussd_server.api.models.common import Money, Query, View, at
 
@@ -60,8 +61,27 @@ class Movement(View):
 
 
 StatementKindText = Literal[
-    "cluster_purchase", "bought", "sold", "gift_received", "gift_sent", "welcome_bonus", "other"
+    "cluster_purchase",
+    "bought",
+    "sold",
+    "gift_received",
+    "gift_sent",
+    "welcome_bonus",
+    "deposit",
+    "withdrawal",
+    "money_sent",
+    "money_received",
+    "other",
 ]
+
+
+def _kind(line: StatementLine, payment: Payment | None, viewer_id: int | None) -> StatementKindText:
+    """The line's kind; mobile money (the ledger's "other") by its payment."""
+    if payment is None or line.kind is not StatementKind.OTHER:
+        return StatementKind(line.kind).value
+    if payment.direction is Direction.TRANSFER:
+        return "money_sent" if payment.user_id == viewer_id else "money_received"
+    return "deposit" if payment.direction is Direction.DEPOSIT else "withdrawal"
 
 
 class StatementEntry(View):
@@ -75,11 +95,11 @@ class StatementEntry(View):
     money: Money
 
     @classmethod
-    def of(cls, line: StatementLine) -> StatementEntry:
+    def of(cls, line: StatementLine, payment: Payment | None = None, viewer_id: int | None = None) -> StatementEntry:
         return cls(
             reference=line.reference,
             at=at(line.timestamp),
-            kind=StatementKind(line.kind).value,
+            kind=_kind(line, payment, viewer_id),
             counterparty=line.counterparty,
             energy_wh=line.wh,
             money=Money.of(line.ngwee),

@@ -17,18 +17,18 @@ _CURSOR_VERSION = "h1."
 STATEMENT_LINES = 12  # as many operations as the USSD mini-statement shows
 
 
-def encode_cursor(before_seq: int) -> str:
-    """Opaque to clients: its form may change, so nothing may be built on it."""
-    return base64.urlsafe_b64encode(f"{_CURSOR_VERSION}{before_seq}".encode()).decode().rstrip("=")
+def encode_cursor(before: int, version: str = _CURSOR_VERSION) -> str:
+    """Opaque to clients: its form may change, so nothing may be built on it (``version`` tells lists apart)."""
+    return base64.urlsafe_b64encode(f"{version}{before}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> int:
+def decode_cursor(cursor: str, version: str = _CURSOR_VERSION) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
-    number = text.removeprefix(_CURSOR_VERSION)
-    if not text.startswith(_CURSOR_VERSION) or not number.isdigit() or len(number) > 18:
+    number = text.removeprefix(version)
+    if not text.startswith(version) or not number.isdigit() or len(number) > 18:
         raise InvalidInput("query cursor: not a cursor this API gave out", field="cursor")
     return int(number)
 
@@ -46,8 +46,10 @@ async def history(call: Call) -> Reply:
 
 
 async def statement(call: Call) -> Reply:
-    lines = await call.platform.wallet.statement(call.user(), limit=STATEMENT_LINES)
-    return Reply([StatementEntry.of(line) for line in lines])
+    user = call.user()
+    lines = await call.platform.wallet.statement(user, limit=STATEMENT_LINES)
+    payments = {p.reference: p for p in await call.platform.payments.history(user, limit=STATEMENT_LINES)}
+    return Reply([StatementEntry.of(line, payments.get(line.reference), user.id) for line in lines])
 
 
 async def carbon(call: Call) -> Reply:

@@ -1,9 +1,17 @@
-"""The wallet (menus/features/wallet.yaml): balances, the mini-statement, carbon savings."""
+"""The wallet (menus/features/wallet.yaml): balances, the mini-statement, carbon savings.
+
+The mini-statement names mobile money too: a deposit, a withdrawal, money sent
+to or received from someone (by name), from the ledger; and, from the
+payments, a withdrawal still reserved and a deposit still waiting for approval.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from engine.kernel.local_time import local_text
 from engine.kernel.units import format_energy, format_money
+from engine.payments.model import Direction, Payment
 from engine.wallet.views import StatementKind, StatementLine
 from ussd_server.gsm7 import gsm7_length, to_gsm7
 from ussd_server.i18n import Catalogs
@@ -19,10 +27,28 @@ STATEMENT_KEYS: dict[StatementKind, str] = {
     StatementKind.GIFT_RECEIVED: "stmt.gift_in",
     StatementKind.GIFT_SENT: "stmt.gift_out",
     StatementKind.WELCOME_BONUS: "stmt.bonus",
+    StatementKind.DEPOSIT: "stmt.deposit",
+    StatementKind.WITHDRAWAL: "stmt.withdrawal",
+    StatementKind.MONEY_SENT: "stmt.money_out",
+    StatementKind.MONEY_RECEIVED: "stmt.money_in",
     StatementKind.OTHER: "stmt.other",
 }
 STATEMENT_LINES = 12  # operations on the mini-statement
 STATEMENT_LINES_PER_PAGE = 3  # the fewest a statement page may show
+# A payment not final yet moved no settled money: a withdrawal's amount is reserved, a deposit awaits approval.
+OPEN_PAYMENT_KEYS = {Direction.DEPOSIT: "stmt.deposit_pending", Direction.WITHDRAWAL: "stmt.withdrawal_held"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One mini-statement line before it is worded: its catalog key and amounts."""
+
+    timestamp: int
+    key: str
+    ngwee: int
+    wh: int = 0
+    counterparty: str = ""
+    signed: bool = True  # "+K5.00"; an amount not yet moved is shown without a sign
 
 
 async def balances(hop: Hop) -> Outcome:
@@ -50,14 +76,35 @@ async def carbon(hop: Hop) -> Outcome:
 
 
 async def statement(hop: Hop) -> list[Item]:
-    lines = await hop.platform.wallet.statement(await need_user(hop), limit=STATEMENT_LINES)
+    user = await need_user(hop)
+    lines = await hop.platform.wallet.statement(user, limit=STATEMENT_LINES)
+    payments = await hop.platform.payments.history(user, limit=STATEMENT_LINES)
+    rows = statement_rows(lines, payments)[:STATEMENT_LINES]
     room = statement_line_room(hop.catalogs, hop.session.language)
     offset = hop.platform.config.local_utc_offset_s
     items = []
-    for line in lines:
-        when = local_text(line.timestamp, offset, "%d/%m")  # the day as the person lived it
-        items.append(Item(line.reference, {"when": when, "what": _statement_what(hop, line, when, room)}))
+    for reference, row in rows:
+        when = local_text(row.timestamp, offset, "%d/%m")  # the day as the person lived it
+        items.append(Item(reference, {"when": when, "what": _statement_what(hop, row, when, room)}))
     return items
+
+
+def statement_rows(lines: list[StatementLine], payments: list[Payment]) -> list[tuple[str, _Row]]:
+    """The ledger's operations, and payments still open (from the payments); newest first."""
+    rows = [(line.reference, _row(line)) for line in lines]
+    shown = {line.reference for line in lines}
+    for payment in payments:
+        key = OPEN_PAYMENT_KEYS.get(payment.direction)
+        if key is None or payment.final or payment.reference in shown:
+            continue
+        ngwee = -payment.amount_ngwee if payment.direction is Direction.WITHDRAWAL else payment.amount_ngwee
+        signed = payment.direction is Direction.WITHDRAWAL  # reserved: it has left what can be spent
+        rows.append((payment.reference, _Row(payment.created_at, key, ngwee, signed=signed)))
+    return sorted(rows, key=lambda row: row[1].timestamp, reverse=True)
+
+
+def _row(line: StatementLine) -> _Row:
+    return _Row(line.timestamp, STATEMENT_KEYS[line.kind], line.ngwee, line.wh, line.counterparty)
 
 
 def statement_line_room(catalogs: Catalogs, language: str) -> int:
@@ -68,14 +115,14 @@ def statement_line_room(catalogs: Catalogs, language: str) -> int:
     return (TEXT_BUDGET - fixed) // STATEMENT_LINES_PER_PAGE - 1
 
 
-def _statement_what(hop: Hop, line: StatementLine, when: str, room: int) -> str:
+def _statement_what(hop: Hop, line: _Row, when: str, room: int) -> str:
     """What happened and with whom, from the kind's text; a name too long for ``room`` is shortened."""
-    money = ("+" if line.ngwee > 0 else "") + format_money(line.ngwee)
+    money = ("+" if line.ngwee > 0 and line.signed else "") + format_money(line.ngwee)
     energy = ("+" if line.wh > 0 else "") + format_energy(line.wh)
     amount = money if line.ngwee or not line.wh else energy  # only "other" lines may move energy alone
     name = to_gsm7(line.counterparty)
     while True:
-        what = hop.text(STATEMENT_KEYS[line.kind], wh=abs(line.wh), name=name, amount=amount)
+        what = hop.text(line.key, wh=abs(line.wh), name=name, amount=amount)
         if len(name) <= 1 or gsm7_length(hop.text("statement.item", when=when, what=what)) <= room:
             return what
         # Whole words go first ("Kabulonga Micro-Grid" -> "Kabulonga", "Mwila B." -> "Mwila"),
