@@ -1,10 +1,11 @@
 """Providers' callbacks: ``PUT``/``POST /callbacks/momo/{provider}/{secret}``.
 
-A callback is a hint, never the truth: it only makes its payment due now,
-and the worker reads the status from the provider before any money moves.
+A callback is a hint, never the truth: it only has the worker look its
+payment up and read the status from the provider before any money moves.
 So a forged, repeated, late or reordered callback can at most cause one more
-status check. The answer goes back at once (providers give up after a few
-seconds); the status check runs after it, in the background.
+status check. The answer goes back at once, having touched neither the
+database nor the provider (providers give up after a few seconds); the
+lookup and the status check run after it, in the background.
 
 Authenticated by a per-provider secret in the URL (compared in constant
 time; a wrong one looks like a missing page) and, when configured, by the
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from engine.payments.model import Provider
-from ussd_server.appkeys import PLATFORM, SETTINGS
+from ussd_server.appkeys import SETTINGS
 from ussd_server.auth import caller_address, parse_networks
 from ussd_server.payments.airtel import parse_airtel_callback
 from ussd_server.payments.mtn import parse_mtn_callback
@@ -65,10 +66,9 @@ async def momo_callback(request: web.Request) -> web.Response:
     if callback_id is None:
         log.warning("unreadable %s callback (%d bytes)", provider, len(body))
         raise web.HTTPBadRequest(text="unreadable callback")
-    payment = await request.app[PLATFORM].payments.hint(provider, callback_id)
-    if payment is not None:
-        request.app[PAYMENT_WORKER].submit_soon(payment)
-    # The same answer whether or not we knew the payment: the provider has nothing to retry.
+    # Looked up and checked in the background: the answer waits for neither the database nor the
+    # provider, and is the same whether or not we know the payment (the provider has nothing to retry).
+    request.app[PAYMENT_WORKER].hint(provider, callback_id)
     return web.json_response({"status": "received"})
 
 

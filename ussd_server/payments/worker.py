@@ -18,10 +18,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from engine.payments.model import Payment
+from engine.payments.model import Payment, Provider
 from engine.payments.service import PaymentService
 
 log = logging.getLogger("enerlectra.payments")
+MAX_PENDING_HINTS = 10_000
 
 
 class PaymentWorker:
@@ -44,6 +45,10 @@ class PaymentWorker:
         self._busy: set[str] = set()
         self._again: dict[str, Payment] = {}
         self._freed = asyncio.Event()  # set whenever a step ends (a slot may be free)
+        # Callbacks' hints not looked up yet, by (provider, id): bounded, so a flood of forged callbacks
+        # costs at most this many reads; past it a hint is dropped and the polling schedule comes round.
+        self._hints: set[tuple[Provider, str]] = set()
+        self._lookups = asyncio.Semaphore(concurrency)
         self.on_step = on_step  # each payment as stored after a step (metrics, tests)
 
     def submit_soon(self, payment: Payment) -> None:
@@ -58,6 +63,34 @@ class PaymentWorker:
         task = asyncio.get_running_loop().create_task(self._step(payment), name=f"payment-{payment.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def hint(self, provider: Provider, callback_id: str) -> bool:
+        """A provider's callback named a payment: look it up and take a step, in the background.
+
+        The callback's answer waits for nothing (no database, no provider): it is a hint, and
+        the step reads the status from the provider anyway. False when the hint was dropped
+        (the same one is pending already, or too many are).
+        """
+        key = (provider, callback_id)
+        if key in self._hints or len(self._hints) >= MAX_PENDING_HINTS:
+            return False
+        self._hints.add(key)
+        task = asyncio.get_running_loop().create_task(self._look_up(key), name=f"payment-hint-{callback_id[:40]}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _look_up(self, key: tuple[Provider, str]) -> None:
+        try:
+            async with self._lookups:
+                payment = await self._payments.hint(*key)
+        except Exception:  # the database is struggling: the polling schedule still comes round
+            log.exception("payment hint %s: lookup failed", key[1][:40])
+            return
+        finally:
+            self._hints.discard(key)
+        if payment is not None:
+            self.submit_soon(payment)
 
     def wake(self) -> None:
         """Claim due payments now instead of at the next interval."""
@@ -125,6 +158,11 @@ class PaymentWorker:
                 wait.cancel()
 
     async def drain(self, timeout_s: float) -> None:
-        """Let the steps in flight finish (at shutdown); what does not finish is claimed again later."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout_s)
+        """Let the steps in flight finish (at shutdown); what does not finish is claimed again later.
+
+        A hint's lookup may start a step as it ends: waited for too, within the same ``timeout_s``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._tasks and loop.time() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=deadline - loop.time())
