@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from engine.kernel.config import EngineConfig
+from engine.payments.config import DEFAULT_TIERS
+from engine.payments.model import Provider
 from ussd_server.settings import DEV_PEPPER, Settings, SettingsError
 
 SECRET = "s3cret-pepper-for-tests-only-0042"  # production secrets need at least 32 characters
@@ -353,3 +356,28 @@ def test_the_polling_schedule_is_whole_seconds_and_reaches_the_engine() -> None:
     assert config.give_up_after_s == 12 * 3600
     with pytest.raises(SettingsError, match="PAYMENT_POLL_SCHEDULE_S"):
         Settings.from_env({"PAYMENT_POLL_SCHEDULE_S": "5,0"})
+
+
+EXAMPLE_LIMITS = Path(__file__).resolve().parents[2] / "docs" / "examples" / "kyc-limits.toml"
+
+
+def test_kyc_limits_come_from_a_file_with_their_source_and_the_example_is_the_default(tmp_path: Path) -> None:
+    example = Settings.from_env({"KYC_LIMITS_FILE": str(EXAMPLE_LIMITS)}).payment_config()
+    assert dict(example.tiers) == dict(DEFAULT_TIERS)
+    edited = EXAMPLE_LIMITS.read_text().replace('per_day = "20000.00"', 'per_day = "15000.50"')
+    (tmp_path / "limits.toml").write_text(edited)
+    tier1 = Settings.from_env({"KYC_LIMITS_FILE": str(tmp_path / "limits.toml")}).payment_config().tier(1)
+    assert tier1.per_day == 1_500_050
+    (tmp_path / "bad.toml").write_text(edited.replace('source = "Bank', 'source = "" # "Bank', 1))
+    with pytest.raises(SettingsError, match="must say where its figures come from"):
+        Settings.from_env({"KYC_LIMITS_FILE": str(tmp_path / "bad.toml")})
+    with pytest.raises(SettingsError, match="KYC_LIMITS_FILE"):
+        Settings.from_env({"KYC_LIMITS_FILE": str(tmp_path / "missing.toml")})
+
+
+def test_mobile_money_prefixes_are_configuration() -> None:
+    config = Settings.from_env({"MOBILE_MONEY_PREFIXES": "96=mtn, 55=airtel"}).payment_config()
+    assert config.provider_for("+260551234567") is Provider.AIRTEL
+    assert config.provider_for("+260971234567") is None  # no longer listed: no mobile money
+    with pytest.raises(SettingsError, match="MOBILE_MONEY_PREFIXES"):
+        Settings.from_env({"MOBILE_MONEY_PREFIXES": "96=mpesa"})

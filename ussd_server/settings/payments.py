@@ -9,11 +9,16 @@ itself. In production a provider is used only when its URL is set.
 from __future__ import annotations
 
 import ipaddress
+import tomllib
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, field_validator
 
-from engine.payments.config import DEFAULT_POLL_SCHEDULE_S, PaymentConfig
+from engine.kernel.errors import EnerlectraError
+from engine.kernel.units import parse_money
+from engine.payments.config import DEFAULT_POLL_SCHEDULE_S, PaymentConfig, TierLimits
+from engine.payments.model import MOBILE_MONEY, Provider
 from ussd_server.settings.fields import COMMA_LIST, setting
 
 CommaList = Annotated[tuple[str, ...], COMMA_LIST]
@@ -116,6 +121,17 @@ class PaymentSettings(BaseModel):
         ge=1,
         le=24 * 14,
     )
+    mobile_money_prefixes: CommaList = setting(
+        "MOBILE_MONEY_PREFIXES",
+        tuple(f"{prefix}={provider}" for prefix, provider in DEFAULTS.prefixes.items()),
+        "which provider serves which mobile prefix after +260 (`96=mtn`); other prefixes have no mobile money",
+    )
+    kyc_limits_file: str = setting(
+        "KYC_LIMITS_FILE",
+        "",
+        "a TOML file of KYC tier limits, each with its source and date (`docs/examples/kyc-limits.toml`);"
+        " unset: the built-in figures (`enerlectra payments limits`)",
+    )
     payment_concurrency: int = setting(
         "PAYMENT_CONCURRENCY", 32, "provider calls one process makes at once (submits and status checks)", ge=1, le=1000
     )
@@ -130,6 +146,19 @@ class PaymentSettings(BaseModel):
                 raise ValueError(f"{cidr!r} is not an address or network (write e.g. 196.201.214.0/24)") from None
         return cidrs
 
+    @field_validator("mobile_money_prefixes")
+    @classmethod
+    def _prefixes(cls, pairs: tuple[str, ...]) -> tuple[str, ...]:
+        parse_prefixes(pairs)
+        return pairs
+
+    @field_validator("kyc_limits_file")
+    @classmethod
+    def _limits_file(cls, path: str) -> str:
+        if path:
+            read_limits(Path(path))
+        return path
+
     @field_validator("payment_poll_schedule_s")
     @classmethod
     def _positive(cls, schedule: tuple[int, ...]) -> tuple[int, ...]:
@@ -139,5 +168,51 @@ class PaymentSettings(BaseModel):
 
     def payment_config(self) -> PaymentConfig:
         return PaymentConfig(
-            poll_schedule_s=tuple(self.payment_poll_schedule_s), give_up_after_s=self.payment_give_up_hours * 3600
+            tiers=read_limits(Path(self.kyc_limits_file)) if self.kyc_limits_file else DEFAULTS.tiers,
+            prefixes=parse_prefixes(self.mobile_money_prefixes),
+            poll_schedule_s=tuple(self.payment_poll_schedule_s),
+            give_up_after_s=self.payment_give_up_hours * 3600,
         )
+
+
+def parse_prefixes(pairs: tuple[str, ...]) -> dict[str, Provider]:
+    """``("96=mtn", "97=airtel")`` -> ``{"96": MTN, "97": AIRTEL}``."""
+    prefixes: dict[str, Provider] = {}
+    for pair in pairs:
+        prefix, _, name = pair.partition("=")
+        prefix, name = prefix.strip(), name.strip().lower()
+        if not (prefix.isdigit() and len(prefix) == 2) or name not in {p.value for p in MOBILE_MONEY}:
+            networks = ", ".join(p.value for p in MOBILE_MONEY)
+            raise ValueError(f"{pair!r}: write two digits after +260, = and a provider ({networks}), e.g. 96=mtn")
+        prefixes[prefix] = Provider(name)
+    return prefixes
+
+
+_LIMIT_FIELDS = ("per_transaction", "per_day", "per_month", "balance_cap")
+
+
+def read_limits(path: Path) -> dict[int, TierLimits]:
+    """The KYC tiers in a TOML file (``[[tier]]`` tables, amounts in Kwacha as text); every problem named."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path} is not TOML: {exc}") from None
+    tiers: dict[int, TierLimits] = {}
+    for entry in data.get("tier", []):
+        try:
+            number = int(entry["tier"])
+            amounts = [parse_money(str(entry[name])) for name in _LIMIT_FIELDS]
+            source, as_of = str(entry["source"]).strip(), str(entry["as_of"]).strip()
+        except (KeyError, TypeError, ValueError, EnerlectraError) as exc:
+            raise ValueError(
+                f"{path}: a [[tier]] needs tier, {', '.join(_LIMIT_FIELDS)}, source and as_of ({exc})"
+            ) from None
+        if not source or not as_of:
+            raise ValueError(f"{path}: tier {number} must say where its figures come from and their date")
+        per_transaction, per_day, per_month, balance_cap = amounts
+        tiers[number] = TierLimits(number, per_transaction, per_day, per_month, balance_cap, source, as_of)
+    if sorted(tiers) != [1, 2, 3]:
+        raise ValueError(f"{path}: tiers 1, 2 and 3 are needed, each once")
+    return tiers
