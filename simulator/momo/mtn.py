@@ -118,14 +118,22 @@ def _parse_submit(request: web.Request, kind: Kind, data: dict[str, object]) -> 
     )
 
 
+def _api_refusal(request: web.Request, kind: Kind, world: World) -> web.Response | None:
+    """What MTN answers before looking at an API call: a missing or bad token or key, another environment."""
+    refused = _gateway_refusal(request, kind, token=True)
+    if refused is not None:
+        return refused
+    if request.headers.get("X-Target-Environment") != world.config.mtn_target_environment:
+        return _bad("NOT_ALLOWED_TARGET_ENVIRONMENT", "X-Target-Environment is not this environment")
+    return None
+
+
 def submit_handler(kind: Kind) -> Handler:
     async def handler(request: web.Request) -> web.Response:
-        refused = _gateway_refusal(request, kind, token=True)
+        world = request.app[WORLD]
+        refused = _api_refusal(request, kind, world)
         if refused is not None:
             return refused
-        world = request.app[WORLD]
-        if request.headers.get("X-Target-Environment") != world.config.mtn_target_environment:
-            return _bad("NOT_ALLOWED_TARGET_ENVIRONMENT", "X-Target-Environment is not this environment")
         reference = request.headers.get("X-Reference-Id", "")
         if not _is_uuid(reference):
             return _bad("RESOURCE_NOT_FOUND", "X-Reference-Id must be a UUID")
@@ -167,12 +175,10 @@ async def _run_submit(world: World, txn: Txn) -> web.Response:
 
 def status_handler(kind: Kind) -> Handler:
     async def handler(request: web.Request) -> web.Response:
-        refused = _gateway_refusal(request, kind, token=True)
+        world = request.app[WORLD]
+        refused = _api_refusal(request, kind, world)
         if refused is not None:
             return refused
-        world = request.app[WORLD]
-        if request.headers.get("X-Target-Environment") != world.config.mtn_target_environment:
-            return _bad("NOT_ALLOWED_TARGET_ENVIRONMENT", "X-Target-Environment is not this environment")
         txn = world.find(MTN, kind, request.match_info["reference_id"])
         call = Call(MTN, kind, *((txn.msisdn, txn.external_id, txn.amount_ngwee) if txn else (None, None, None)))
         fault = world.faults.decide_status(call)
