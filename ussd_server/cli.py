@@ -103,7 +103,12 @@ async def cmd_user_show(platform: Platform, args: argparse.Namespace) -> int:
         print("  one-time PIN from a reset: must be changed on the next dial")
     if user.hold_until > now:
         print(f"  sending and paying held until {_when(user.hold_until)} UTC (after a PIN reset)")
-    print(f"  balance {format_money(balances.ngwee)}  energy {format_energy(balances.wh)}")
+    print(
+        f"  balance {format_money(balances.ngwee)}  energy {format_energy(balances.wh)}"
+        f"  (reserved {format_money(balances.ngwee_reserved)})  KYC tier {user.kyc_tier}"
+    )
+    for payment in await platform.payments.history(user, limit=args.history):
+        print(f"  {payment_commands.summary(payment)}")
     print(f"  carbon saved {format_kg(carbon.co2_grams)} CO2 ({format_tenths(carbon.trees_tenths)} trees)")
     page = await platform.wallet.history(user, limit=args.history)
     for e in page.entries:

@@ -69,6 +69,15 @@ def add_user_parser(user: argparse._SubParsersAction[argparse.ArgumentParser]) -
     tier.add_argument("tier", type=int, choices=[1, 2, 3])
 
 
+def summary(payment: Payment) -> str:
+    """One line: when, what, how much, through whom, where it stands, our reference."""
+    state = f"{payment.state}{' (review)' if payment.review else ''}"
+    return (
+        f"{_when(payment.created_at)}  {payment.direction:10} {format_money(payment.amount_ngwee):>12}"
+        f"  {payment.provider:7} {state:20} ref {format_reference(payment.reference)}"
+    )
+
+
 def describe(payment: Payment) -> str:
     lines = [
         f"payment   {payment.id}  ref {format_reference(payment.reference)}",
