@@ -11,7 +11,7 @@ import pytest
 from engine.kernel.clock import SystemClock
 from engine.payments.model import Direction, Payment, PaymentState, Provider
 from storage import open_store
-from tests.e2e.test_cli import ENERLECTRA, Cli, ok
+from tests.e2e.cli import ENERLECTRA, Cli, ok
 
 MWILA = "+260977123456"  # demo user (Airtel)
 
