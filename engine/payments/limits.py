@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 from engine.identity.model import User
 from engine.kernel.clock import MICROS_PER_SECOND
-from engine.kernel.errors import PaymentLimitReached
+from engine.kernel.errors import AmountNotPositive, BelowMinimum, PaymentLimitReached
 from engine.kernel.local_time import local_day_start_us
 from engine.ledger.ports import LedgerReader
 from engine.payments.config import PaymentConfig, TierLimits
-from engine.payments.ports import PaymentReader
+from engine.payments.ports import MoneyMoved, PaymentReader
 
 
 def local_month_start_us(now_us: int, offset_s: int) -> int:
@@ -32,6 +32,14 @@ def _refuse(kind: str, limits: TierLimits, limit: int, left: int) -> PaymentLimi
     )
 
 
+def check_amount(amount_ngwee: int, config: PaymentConfig) -> None:
+    """Refuse an amount no payment may have, before anything is read."""
+    if amount_ngwee <= 0:
+        raise AmountNotPositive("amount must be positive")
+    if amount_ngwee < config.min_amount_ngwee:
+        raise BelowMinimum("amount below the smallest payment", min_ngwee=config.min_amount_ngwee)
+
+
 async def check_outgoing_or_incoming(
     payments: PaymentReader,
     user: User,
@@ -40,8 +48,11 @@ async def check_outgoing_or_incoming(
     *,
     now_us: int,
     offset_s: int,
-) -> None:
-    """Refuse ``amount_ngwee`` if it takes ``user`` past a limit of their tier (what is left is said)."""
+) -> MoneyMoved:
+    """Refuse ``amount_ngwee`` if it takes ``user`` past a limit of their tier (what is left is said).
+
+    Returns what ``user`` moved this month, for :func:`check_balance_cap` to reuse.
+    """
     limits = config.tier(user.kyc_tier)
     if amount_ngwee > limits.per_transaction:
         raise _refuse("per_transaction", limits, limits.per_transaction, limits.per_transaction)
@@ -51,6 +62,7 @@ async def check_outgoing_or_incoming(
         raise _refuse("daily", limits, limits.per_day, limits.per_day - today.total)
     if month.total + amount_ngwee > limits.per_month:
         raise _refuse("monthly", limits, limits.per_month, limits.per_month - month.total)
+    return month
 
 
 async def check_balance_cap(
@@ -63,13 +75,18 @@ async def check_balance_cap(
     now_us: int,
     offset_s: int,
     kind: str = "balance",
+    month: MoneyMoved | None = None,
 ) -> None:
-    """Refuse money coming in that would take the wallet over its cap (deposits not yet final included)."""
+    """Refuse money coming in that would take the wallet over its cap (deposits not yet final included).
+
+    ``month``: what ``user`` moved this month, when the caller has read it already.
+    """
     limits = config.tier(user.kyc_tier)
     accounts = await ledger.lookup_accounts([user.zmw_account_id])
     account = accounts.get(user.zmw_account_id)
     balance = account.balance if account is not None else 0
-    month = await payments.money_moved(user.id, since_us=local_month_start_us(now_us, offset_s))
+    if month is None:
+        month = await payments.money_moved(user.id, since_us=local_month_start_us(now_us, offset_s))
     held = balance + month.pending_deposits
     if held + amount_ngwee > limits.balance_cap:
         raise _refuse(kind, limits, limits.balance_cap, limits.balance_cap - held)

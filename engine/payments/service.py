@@ -23,8 +23,6 @@ from engine.identity.users import UserService, check_outflow
 from engine.kernel.clock import MICROS_PER_SECOND, Clock
 from engine.kernel.config import EngineConfig
 from engine.kernel.errors import (
-    AmountNotPositive,
-    BelowMinimum,
     IdempotencyConflict,
     InsufficientFunds,
     PaymentNotFinal,
@@ -100,17 +98,11 @@ class PaymentService:
             raise ProviderUnavailable("no mobile money provider for this number", provider=str(chosen or ""))
         return chosen
 
-    def _check_amount(self, amount_ngwee: int) -> None:
-        if amount_ngwee <= 0:
-            raise AmountNotPositive("amount must be positive")
-        if amount_ngwee < self.config.min_amount_ngwee:
-            raise BelowMinimum("amount below the smallest payment", min_ngwee=self.config.min_amount_ngwee)
-
     async def deposit(
         self, user: User, amount_ngwee: int, *, provider: Provider | str | None = None, operation_id: str | None = None
     ) -> Started:
         """Start collecting ``amount_ngwee`` from ``user``'s mobile money (they approve on their handset)."""
-        self._check_amount(amount_ngwee)
+        limits.check_amount(amount_ngwee, self.config)
         chosen = self.provider_for(user, provider)
         payment_id = operation_id or new_payment_id(Direction.DEPOSIT)
         now, offset = self._clock.now_us(), self._config.local_utc_offset_s
@@ -121,11 +113,11 @@ class PaymentService:
             replay = await self._replay(uow, payment)
             if replay is not None:
                 return replay
-            await limits.check_outgoing_or_incoming(
+            month = await limits.check_outgoing_or_incoming(
                 uow.payments, owner, amount_ngwee, self.config, now_us=now, offset_s=offset
             )
             await limits.check_balance_cap(
-                uow.payments, uow.ledger, owner, amount_ngwee, self.config, now_us=now, offset_s=offset
+                uow.payments, uow.ledger, owner, amount_ngwee, self.config, now_us=now, offset_s=offset, month=month
             )
             await uow.payments.insert_payment(payment)
             return Started(payment, replayed=False)
@@ -144,7 +136,7 @@ class PaymentService:
         """Reserve ``amount_ngwee`` in ``user``'s wallet at once, to be paid out to their mobile money."""
         if not self._users.proof_is_valid(proof, user):
             raise PinNotVerified("withdrawal needs the owner's PIN")
-        self._check_amount(amount_ngwee)
+        limits.check_amount(amount_ngwee, self.config)
         chosen = self.provider_for(user, provider)
         payment_id = operation_id or new_payment_id(Direction.WITHDRAWAL)
         now, offset = self._clock.now_us(), self._config.local_utc_offset_s

@@ -9,8 +9,6 @@ from engine.identity.users import UserService, check_outflow
 from engine.kernel.clock import Clock
 from engine.kernel.config import EngineConfig
 from engine.kernel.errors import (
-    AmountNotPositive,
-    BelowMinimum,
     CounterpartyNotFound,
     EnerlectraError,
     IdempotencyConflict,
@@ -67,10 +65,7 @@ class MoneyTransfers:
         recipient_phone = require_zambian_mobile(recipient_phone)
         if recipient_phone == sender.phone:
             raise SelfTrade("cannot send money to yourself")
-        if amount_ngwee <= 0:
-            raise AmountNotPositive("amount must be positive")
-        if amount_ngwee < self._payments.min_amount_ngwee:
-            raise BelowMinimum("amount below the smallest payment", min_ngwee=self._payments.min_amount_ngwee)
+        limits.check_amount(amount_ngwee, self._payments)
         operation = operation_id or new_operation_id()
         now, offset = self._clock.now_us(), self._config.local_utc_offset_s
 

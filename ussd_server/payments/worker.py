@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 
 from engine.payments.model import Payment, Provider
 from engine.payments.service import PaymentService
@@ -60,9 +60,7 @@ class PaymentWorker:
             self._again[payment.id] = payment
             return
         self._busy.add(payment.id)
-        task = asyncio.get_running_loop().create_task(self._step(payment), name=f"payment-{payment.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._step(payment), f"payment-{payment.id}")
 
     def hint(self, provider: Provider, callback_id: str) -> bool:
         """A provider's callback named a payment: look it up and take a step, in the background.
@@ -75,10 +73,14 @@ class PaymentWorker:
         if key in self._hints or len(self._hints) >= MAX_PENDING_HINTS:
             return False
         self._hints.add(key)
-        task = asyncio.get_running_loop().create_task(self._look_up(key), name=f"payment-hint-{callback_id[:40]}")
+        self._spawn(self._look_up(key), f"payment-hint-{callback_id[:40]}")
+        return True
+
+    def _spawn(self, work: Coroutine[object, object, None], name: str) -> None:
+        """Run ``work`` in the background, counted in flight until it ends (slots, drain)."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return True
 
     async def _look_up(self, key: tuple[Provider, str]) -> None:
         try:
