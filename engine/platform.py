@@ -14,6 +14,12 @@ from engine.access.idempotency import IdempotencyService
 from engine.access.revocations import TokenRevocations
 from engine.access.service import AccessService
 from engine.analytics.model import ScreenFunnel, UssdSessionEnd
+from engine.coops.config import CoopConfig
+from engine.coops.governance import GovernanceService
+from engine.coops.membership import REFUND_JOB
+from engine.coops.proposals import PROPOSAL_JOB
+from engine.coops.receipts import CoopReceipts
+from engine.coops.service import CoopService
 from engine.energy.carbon import CarbonService
 from engine.energy.clusters import ClusterService
 from engine.energy.receipts import EnergyReceipts
@@ -34,6 +40,8 @@ from engine.payments.receipts import PaymentReceipts
 from engine.payments.risk import RiskRecorder
 from engine.payments.service import NoProviders, PaymentService
 from engine.payments.transfers import MoneyTransfers
+from engine.scheduler.model import Job, RetryPolicy
+from engine.scheduler.runner import Scheduler
 from engine.trading.offers import OfferService
 from engine.trading.receipts import TradingReceipts
 from engine.trading.trades import TradingService
@@ -48,6 +56,7 @@ def event_bus(config: EngineConfig, principals: PrincipalCache | None = None) ->
     EnergyReceipts(config).subscribe(bus)
     TradingReceipts(config).subscribe(bus)
     PaymentReceipts(config).subscribe(bus)
+    CoopReceipts(config).subscribe(bus)
     RiskRecorder().subscribe(bus)  # large first withdrawals, many senders: kept for the risk engine
     TokenRevocations(principals or PrincipalCache()).subscribe(bus)  # a new PIN signs the user out of the API
     return bus
@@ -63,6 +72,8 @@ class Platform:
         bus: EventBus[UnitOfWork] | None = None,
         providers: ProviderDirectory | None = None,
         payments: PaymentConfig | None = None,
+        coops: CoopConfig | None = None,
+        retries: RetryPolicy | None = None,
     ) -> None:
         self._database = database
         self.config = config
@@ -83,6 +94,23 @@ class Platform:
         directory = providers or NoProviders()
         self.payments = PaymentService(units, config, payment_config, self.clock, self.users, directory)
         self.money = MoneyTransfers(units, config, payment_config, self.clock, self.users)
+        coop_config = coops or CoopConfig()
+        self.coops = CoopService(units, config, coop_config, self.clock, self.users)
+        self.governance = GovernanceService(units, coop_config, self.clock, self.users)
+        self.scheduler = Scheduler(database.job_queue, self.clock, retries)
+        self._register_jobs()
+
+    def _register_jobs(self) -> None:
+        """Every kind of scheduled work and its handler, registered explicitly (scheduled trades join here)."""
+
+        async def advance_proposal(job: Job) -> int | None:
+            return await self.governance.advance(job.key)
+
+        async def pay_refunds(job: Job) -> int | None:
+            return await self.coops.pay_due_refunds(str(job.payload["coop"]))
+
+        self.scheduler.register(PROPOSAL_JOB, advance_proposal)
+        self.scheduler.register(REFUND_JOB, pay_refunds)
 
     @property
     def backend(self) -> str:

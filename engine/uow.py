@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 
 from engine.access.ports import CredentialReader, CredentialWriter, IdempotencyWriter
 from engine.analytics.ports import UssdAnalytics
+from engine.coops.ports import CoopReader, CoopWriter
 from engine.energy.ports import ClusterReader, ClusterWriter
 from engine.identity.ports import UserReader, UserWriter
 from engine.kernel.events import DomainEvent, EventBus
@@ -23,6 +24,7 @@ from engine.kernel.ports import CounterReader, CounterWriter
 from engine.ledger.ports import LedgerWriter
 from engine.notifications.ports import OutboxQueue, OutboxReader, OutboxWriter
 from engine.payments.ports import PaymentReader, PaymentWriter, RiskSignals
+from engine.scheduler.ports import JobQueue, JobWriter
 from engine.trading.ports import OfferReader, OfferWriter
 
 T = TypeVar("T")
@@ -61,6 +63,12 @@ class Repositories(Protocol):
     @property
     def risk(self) -> RiskSignals: ...
 
+    @property
+    def coops(self) -> CoopWriter: ...
+
+    @property
+    def jobs(self) -> JobWriter: ...
+
 
 class Database(Protocol):
     """A database. Its repositories read committed data outside any transaction.
@@ -98,7 +106,13 @@ class Database(Protocol):
     def payments(self) -> PaymentReader: ...
 
     @property
+    def coops(self) -> CoopReader: ...
+
+    @property
     def outbox_queue(self) -> OutboxQueue: ...
+
+    @property
+    def job_queue(self) -> JobQueue: ...
 
     @property
     def analytics(self) -> UssdAnalytics: ...
@@ -125,9 +139,11 @@ class UnitOfWork:
     __slots__ = (
         "_events",
         "clusters",
+        "coops",
         "counters",
         "credentials",
         "idempotency",
+        "jobs",
         "ledger",
         "offers",
         "outbox",
@@ -147,6 +163,8 @@ class UnitOfWork:
         self.idempotency = repositories.idempotency
         self.payments = repositories.payments
         self.risk = repositories.risk
+        self.coops = repositories.coops
+        self.jobs = repositories.jobs
         self._events: list[DomainEvent] = []
 
     def record(self, event: DomainEvent) -> None:

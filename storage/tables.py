@@ -20,6 +20,17 @@ from engine.notifications.model import OutboxMessage, OutboxRow, OutboxStatus
 from engine.payments.model import Direction, Payment, PaymentState, Provider
 from engine.trading.model import Offer, OfferStatus
 from storage.columns import INTEGER, JSON, TEXT, Column, Table
+from storage.coop_tables import (
+    COOP_ASSETS,
+    COOP_AUDIT,
+    COOP_CATALOG,
+    COOP_MEMBERS,
+    COOPS,
+    JOBS,
+    PROPOSAL_ELECTORATE,
+    PROPOSALS,
+    VOTES,
+)
 
 
 def _optional_ledger(value: str | None) -> Ledger | None:
@@ -312,6 +323,15 @@ TABLES: tuple[Table[Any], ...] = (
     API_IDEMPOTENCY,
     PAYMENTS,
     RISK_SIGNALS,
+    COOPS,
+    COOP_MEMBERS,
+    PROPOSALS,
+    PROPOSAL_ELECTORATE,
+    VOTES,
+    COOP_AUDIT,
+    COOP_CATALOG,
+    COOP_ASSETS,
+    JOBS,
 )
 
 

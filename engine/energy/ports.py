@@ -28,6 +28,10 @@ class ClusterWriter(ClusterReader, Protocol):
         """Raises :class:`engine.errors.ClusterExists` if the id is taken."""
         ...
 
+    async def set_cluster_price(self, cluster_id: str, price_ngwee_per_kwh: int) -> bool:
+        """Change the cluster's energy price; False if there is no such cluster."""
+        ...
+
 
 class EnergyUnit(RecordsEvents, Protocol):
     """What the energy services touch inside one transaction."""

@@ -89,6 +89,18 @@ class InvalidCluster(InvalidInput):
     code = "invalid_cluster"
 
 
+class InvalidBylaws(InvalidInput):
+    code = "invalid_bylaws"  # A bylaw out of its range or of the wrong kind (``bylaw`` names it).
+
+
+class InvalidProposal(InvalidInput):
+    code = "invalid_proposal"  # A proposal that does not say what it needs (``field`` names what is missing or wrong).
+
+
+class InvalidChoice(InvalidInput):
+    code = "invalid_choice"  # A vote that is not 1 Yes, 2 No or 3 Abstain.
+
+
 class SelfTrade(InvalidInput):
     code = "self_trade"
 
@@ -148,6 +160,18 @@ class ApiKeyNotFound(NotFound):
 
 class PaymentNotFound(NotFound):
     code = "payment_not_found"
+
+
+class CoopNotFound(NotFound):
+    code = "coop_not_found"
+
+
+class ProposalNotFound(NotFound):
+    code = "proposal_not_found"
+
+
+class CatalogItemNotFound(NotFound):
+    code = "catalog_item_not_found"
 
 
 class Conflict(EnerlectraError):
@@ -290,6 +314,38 @@ class SignInsLimited(Limited):
     """Too many failed sign-ins from this address for the minute (``retry_after_s``)."""
 
     code = "sign_in_limited"
+
+
+class NotAMember(Refused):
+    code = "not_a_member"  # only a current member may do this (``needs``: full, where only full members may)
+
+
+class AlreadyMember(Refused):
+    code = "already_member"  # The user is in this co-op's register already (``state``).
+
+
+class CoopNotActive(Refused):
+    code = "coop_not_active"  # The co-op has fewer full members than its bylaws need (``needed``) to decide anything.
+
+
+class ContributionOutOfRange(Refused):
+    code = "contribution_out_of_range"  # over the maximum, or late and short of the minimum (most_ngwee, least_ngwee)
+
+
+class VotingClosed(Refused):
+    code = "voting_closed"  # Voting on this proposal has not opened yet or is over (``state``).
+
+
+class NotInElectorate(Refused):
+    code = "not_in_electorate"  # The member was not a full member when the proposal was made, so does not vote on it.
+
+
+class TooManyOpenProposals(Refused):
+    code = "too_many_open_proposals"  # This member already has as many open proposals as allowed (``max``).
+
+
+class ProposalNotCancellable(Refused):
+    code = "proposal_not_cancellable"  # Only its proposer may cancel a proposal, and only before voting opens.
 
 
 class LedgerRejected(Refused):

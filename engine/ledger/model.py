@@ -69,6 +69,10 @@ class TransferCode(enum.IntEnum):
     DEPOSIT = 30
     WITHDRAWAL = 31
     MONEY_TRANSFER = 32
+    COOP_CONTRIBUTION = 40  # ZMW member -> co-op treasury
+    COOP_REFUND = 41  # ZMW co-op treasury -> a leaving member
+    COOP_EQUIPMENT = 42  # ZMW co-op treasury -> a supply co-op's treasury
+    COOP_SPEND = 43  # ZMW co-op treasury -> whoever a proposal pays (maintenance)
     EXPIRY = 90  # a pending reservation released by its timeout
 
     @classmethod

@@ -16,6 +16,8 @@ from typing import TypeVar
 from engine.kernel.clock import Clock
 from engine.uow import Repositories
 from storage.memory.access import MemoryCredentials, MemoryIdempotency
+from storage.memory.coops import MemoryCoops
+from storage.memory.jobs import MemoryJobQueue, MemoryJobs
 from storage.memory.ledger import MemoryDatabaseLedger, MemoryLedger
 from storage.memory.outbox import MemoryAnalytics, MemoryOutbox, MemoryOutboxQueue
 from storage.memory.payments import MemoryPayments, MemoryRisk
@@ -46,9 +48,11 @@ class MemoryRepositories:
 
     __slots__ = (
         "clusters",
+        "coops",
         "counters",
         "credentials",
         "idempotency",
+        "jobs",
         "ledger",
         "offers",
         "outbox",
@@ -68,6 +72,8 @@ class MemoryRepositories:
         self.idempotency = MemoryIdempotency(tables)
         self.payments = MemoryPayments(tables)
         self.risk = MemoryRisk(tables)
+        self.coops = MemoryCoops(tables)
+        self.jobs = MemoryJobs(tables, clock)
 
 
 class MemoryDatabase:
@@ -90,7 +96,9 @@ class MemoryDatabase:
         self.counters = MemoryCounters(committed)
         self.credentials = MemoryCredentials(committed)
         self.payments = MemoryPayments(committed)
+        self.coops = MemoryCoops(committed)
         self.outbox_queue = MemoryOutboxQueue(data, committed, clock)
+        self.job_queue = MemoryJobQueue(data, committed)
         self.analytics = MemoryAnalytics(data, committed)
 
     @classmethod

@@ -112,6 +112,15 @@ class MemoryClusters:
         self._t.clusters.put(cluster.id, cluster)
         return cluster
 
+    async def set_cluster_price(self, cluster_id: str, price_ngwee_per_kwh: int) -> bool:
+        stored = self._t.clusters.get(cluster_id)
+        if stored is None:
+            return False
+        if price_ngwee_per_kwh <= 0:  # the column's CHECK
+            raise ConstraintViolation(f"cluster {cluster_id!r}: price {price_ngwee_per_kwh} is not above 0")
+        self._t.clusters.put(cluster_id, replace(stored, price_ngwee_per_kwh=price_ngwee_per_kwh))
+        return True
+
 
 class MemoryOffers:
     """engine.trading.ports.OfferWriter (its reads alone on a database's committed tables)."""

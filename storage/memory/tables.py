@@ -17,12 +17,15 @@ from typing import Generic, TypeVar
 
 from engine.access.model import ApiKey, IdempotencyRecord, UserToken
 from engine.analytics.model import UssdSessionEnd
+from engine.coops.audit import AuditEntry
+from engine.coops.model import Asset, CatalogItem, Cooperative, Member, Proposal, Vote
 from engine.energy.model import Cluster
 from engine.identity.model import User
 from engine.ledger.chain import GENESIS_HASH
 from engine.ledger.model import Account, PendingStatus, TransferRecord
 from engine.notifications.model import OutboxRow
 from engine.payments.model import Payment
+from engine.scheduler.model import Job
 from engine.trading.model import Offer
 
 K = TypeVar("K")
@@ -112,6 +115,17 @@ class MemoryData:
         self.payments: dict[str, Payment] = {}
         self.payment_attempts: dict[tuple[str, str], str] = {}  # (provider, attempt_id) -> payment id
         self.risk_signals: dict[int, tuple[int, str, int, dict[str, str | int], int]] = {}  # as RISK_SIGNALS' row
+        self.coops: dict[str, Cooperative] = {}
+        self.coop_members: dict[tuple[str, int], Member] = {}  # (coop_id, user_id)
+        self.proposals: dict[str, Proposal] = {}
+        # proposal id -> {user id: weight}: written once with the proposal, never changed.
+        self.proposal_electorate: dict[str, dict[int, int]] = {}
+        self.votes: dict[tuple[str, int], Vote] = {}  # (proposal_id, user_id)
+        self.coop_audit: dict[tuple[str, int], AuditEntry] = {}  # (coop_id, seq)
+        self.coop_catalog: dict[tuple[str, str], CatalogItem] = {}  # (supplier_id, item_id)
+        self.coop_assets: dict[tuple[str, str], Asset] = {}  # (proposal_id, item_id)
+        self.jobs: dict[int, Job] = {}
+        self.job_ids: dict[tuple[str, str], int] = {}  # (kind, key) -> id
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tables]:
@@ -132,14 +146,23 @@ class Tables:
         "api_tokens",
         "chain_head",
         "clusters",
+        "coop_assets",
+        "coop_audit",
+        "coop_catalog",
+        "coop_members",
+        "coops",
         "counters",
         "idempotency",
+        "job_ids",
+        "jobs",
         "offers",
         "outbox",
         "outbox_ids",
         "payment_attempts",
         "payments",
         "pendings",
+        "proposal_electorate",
+        "proposals",
         "risk_signals",
         "sequences",
         "transfer_seqs",
@@ -147,6 +170,7 @@ class Tables:
         "user_ids",
         "users",
         "ussd_events",
+        "votes",
     )
 
     def __init__(self, data: MemoryData, *, writable: bool) -> None:
@@ -172,6 +196,16 @@ class Tables:
         self.payments = View(data.payments, writable=w)
         self.payment_attempts = View(data.payment_attempts, writable=w)
         self.risk_signals = View(data.risk_signals, writable=w)
+        self.coops = View(data.coops, writable=w)
+        self.coop_members = View(data.coop_members, writable=w)
+        self.proposals = View(data.proposals, writable=w)
+        self.proposal_electorate = View(data.proposal_electorate, writable=w)
+        self.votes = View(data.votes, writable=w)
+        self.coop_audit = View(data.coop_audit, writable=w)
+        self.coop_catalog = View(data.coop_catalog, writable=w)
+        self.coop_assets = View(data.coop_assets, writable=w)
+        self.jobs = View(data.jobs, writable=w)
+        self.job_ids = View(data.job_ids, writable=w)
 
     def next_id(self, table: str) -> int:
         """The next id of an identity column (like AUTOINCREMENT, a rolled-back id is given again)."""

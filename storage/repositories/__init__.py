@@ -15,7 +15,9 @@ from storage.ledger_ops import Atomic
 from storage.repositories.access import CredentialReads, CredentialRepository, IdempotencyRepository
 from storage.repositories.analytics import AnalyticsRepository
 from storage.repositories.clusters import ClusterReads, ClusterRepository
+from storage.repositories.coops import CoopReads, CoopRepository
 from storage.repositories.counters import CounterReads, CounterRepository
+from storage.repositories.jobs import JobQueueRepository, JobRepository
 from storage.repositories.ledger import DatabaseLedger, LedgerFlush, LedgerRepository, write_each_part
 from storage.repositories.offers import OfferReads, OfferRepository
 from storage.repositories.outbox import OutboxQueueRepository, OutboxReads, OutboxRepository
@@ -28,9 +30,11 @@ class SqlRepositories:
 
     __slots__ = (
         "clusters",
+        "coops",
         "counters",
         "credentials",
         "idempotency",
+        "jobs",
         "ledger",
         "offers",
         "outbox",
@@ -50,13 +54,15 @@ class SqlRepositories:
         self.idempotency = IdempotencyRepository(db)
         self.payments = PaymentRepository(db)
         self.risk = RiskRepository(db)
+        self.coops = CoopRepository(db)
+        self.jobs = JobRepository(db, clock)
 
 
 class SqlDatabaseRepositories:
     """The repositories of engine.uow.Database, for a SQL backend to build once when it opens.
 
     ``reads`` reads committed rows; ``writes`` commits each statement on its
-    own (the outbox queue's and analytics' short transactions); the
+    own (the outbox and job queues' and analytics' short transactions); the
     ledger's writes go through ``atomic``.
     """
 
@@ -69,5 +75,7 @@ class SqlDatabaseRepositories:
         self.counters = CounterReads(reads)
         self.credentials = CredentialReads(reads)
         self.payments = PaymentReads(reads)
+        self.coops = CoopReads(reads)
         self.outbox_queue = OutboxQueueRepository(writes=writes, reads=reads, clock=clock)
+        self.job_queue = JobQueueRepository(writes=writes, reads=reads)
         self.analytics = AnalyticsRepository(writes=writes, reads=reads, clock=clock)

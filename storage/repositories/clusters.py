@@ -16,6 +16,7 @@ _IN_REGION = sql(f"SELECT {CLUSTERS.select} FROM clusters WHERE region = $1 ORDE
 _REGIONS = sql("SELECT DISTINCT region FROM clusters ORDER BY region")
 # ON CONFLICT rather than a unique violation, which would abort a PostgreSQL transaction.
 _INSERT = sql(f"{CLUSTERS.insert} ON CONFLICT (id) DO NOTHING")
+_SET_PRICE = sql("UPDATE clusters SET price_ngwee_per_kwh = $2 WHERE id = $1")
 
 
 class ClusterReads:
@@ -49,3 +50,6 @@ class ClusterRepository(ClusterReads):
         if not await self._db.execute(_INSERT, *CLUSTERS.values(cluster)):
             raise ClusterExists("cluster exists", cluster_id=cluster.id)
         return cluster
+
+    async def set_cluster_price(self, cluster_id: str, price_ngwee_per_kwh: int) -> bool:
+        return await self._db.execute(_SET_PRICE, cluster_id, price_ngwee_per_kwh) == 1

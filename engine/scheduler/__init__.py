@@ -1,0 +1,1 @@
+"""Due work: a job table that processes claim from, with retries, backoff and a dead state."""
