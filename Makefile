@@ -88,6 +88,7 @@ openapi: install-dev
 bench: install-dev services
 	$(BIN)/python -m bench.hops
 	$(BIN)/python -m bench.payments
+	$(BIN)/python -m bench.coops
 
 bench-ledger: install-dev services
 	$(BIN)/python -m bench.ledger
