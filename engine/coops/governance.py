@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.coops import execution
-from engine.coops.audit import AuditKind, ChainBreak, recount, verify_chain
+from engine.coops.audit import AuditEntry, AuditKind, ChainBreak, recount, verify_chain
 from engine.coops.config import CoopConfig
 from engine.coops.events import (
     ExecutionFailed,
@@ -314,6 +314,10 @@ class GovernanceService:
         return moved
 
     # --- audit -------------------------------------------------------------------
+
+    async def audit_log(self, coop_id: str, *, after_seq: int = 0, limit: int = 100) -> list[AuditEntry]:
+        """The co-op's governance log from ``after_seq`` on, in order (for operators and auditors)."""
+        return await self._units.reads.coops.audit_entries(coop_id, after_seq=after_seq, limit=min(max(limit, 1), 1000))
 
     async def verify(self, coop_id: str) -> tuple[ChainBreak | None, list[Recount]]:
         """The co-op's log checked link by link, and every proposal's tally recounted two ways."""

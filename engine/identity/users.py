@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from engine.identity import pin_state
@@ -342,6 +343,10 @@ class UserService:
             return changed
 
         return await self._units.run(work)
+
+    async def by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
+        """The registered users among ``user_ids`` (one read for a page of names or numbers)."""
+        return await self._units.reads.users.users_by_ids(list(user_ids))
 
     async def list(self, *, limit: int = 50, offset: int = 0) -> list[User]:
         return await self._units.reads.users.list_users(limit=limit, offset=offset)

@@ -43,7 +43,7 @@ class RetryPolicy:
     max_attempts: int = 8
     first_s: int = 30
     cap_s: int = 3600
-    lease_s: int = 120  # how long a claim lasts before another worker may take the job again
+    lease_s: int = 30  # how long a claim lasts before another worker may take it (handlers take well under a second)
 
     def retry_at_us(self, now_us: int, attempts: int) -> int | None:
         """When a job that has now failed ``attempts`` times runs again; None when it is dead."""

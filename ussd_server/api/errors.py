@@ -14,6 +14,8 @@ Forbidden                              403     the credential lacks the scope
 NotFound                               404     also an unknown route
 method not allowed                     405     with ``Allow``
 Conflict                               409     already registered; an Idempotency-Key in use
+AlreadyMember                          409     already in a co-op's register: "already so",
+                                               like already registered
 payload too large / not JSON           413/415
 PaymentLimitReached                    422     an amount over the user's KYC tier: waiting does
                                                not help (a per-payment limit or the wallet's cap
@@ -46,6 +48,7 @@ from aiohttp.typedefs import Handler
 
 from engine.kernel.clock import MICROS_PER_SECOND
 from engine.kernel.errors import (
+    AlreadyMember,
     Busy,
     Conflict,
     EnerlectraError,
@@ -104,6 +107,7 @@ STATUSES: tuple[tuple[type[EnerlectraError], int], ...] = (
     (NotFound, 404),
     (MethodNotAllowed, 405),
     (Conflict, 409),
+    (AlreadyMember, 409),  # a Refused, but "already so" is a conflict, as for AlreadyRegistered
     (PaymentLimitReached, 422),
     (Limited, 429),
     (Refused, 422),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ussd_server.api.resources import energy, payments, platform, trading, users, wallet
+from ussd_server.api.resources import coops, coops_governance, energy, payments, platform, trading, users, wallet
 from ussd_server.api.routing import Route
 
 PREFIX = "/api/v1"
@@ -12,5 +12,7 @@ ROUTES: tuple[Route, ...] = (
     *energy.ROUTES,
     *trading.ROUTES,
     *payments.ROUTES,
+    *coops.ROUTES,
+    *coops_governance.ROUTES,
     *platform.ROUTES,
 )
