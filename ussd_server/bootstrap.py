@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from engine.identity.ports import PinHasher
 from engine.kernel.clock import Clock, SystemClock
+from engine.kernel.events import EventBus
 from engine.payments.ports import ProviderDirectory
 from engine.platform import Platform
+from engine.uow import UnitOfWork
 from storage import open_store
 from ussd_server.settings import Settings
 
@@ -17,11 +19,13 @@ async def open_platform(
     clock: Clock | None = None,
     migrate: bool = False,
     providers: ProviderDirectory | None = None,
+    bus: EventBus[UnitOfWork] | None = None,
 ) -> Platform:
     """The platform on the settings' database.
 
     ``hasher`` runs PIN KDFs and ``providers`` reaches mobile money (the caller owns and closes both;
-    without providers no payment can start).
+    without providers no payment can start). ``bus``: other event handlers than the platform's own
+    (the demo history's, without SMS).
     """
     clock = clock or SystemClock()
     database = await open_store(
@@ -32,7 +36,14 @@ async def open_platform(
         pool_size=settings.database_pool_size,
     )
     platform = Platform(
-        database, settings.engine_config(), hasher, clock, providers=providers, payments=settings.payment_config()
+        database,
+        settings.engine_config(),
+        hasher,
+        clock,
+        bus=bus,
+        providers=providers,
+        payments=settings.payment_config(),
+        retries=settings.retry_policy(),
     )
     try:
         await platform.bootstrap()

@@ -3,7 +3,7 @@
 enerlectra db migrate            apply database migrations
 enerlectra ledger verify         recompute the hash chain and balances (exit 1 on any break)
 enerlectra ledger expire         release pending transfers whose timeout passed
-enerlectra demo seed             load demo clusters and users (idempotent)
+enerlectra demo seed             load demo clusters, users and co-ops with their history (idempotent)
 enerlectra user show PHONE       one user's profile, balances and last transactions
 enerlectra user list             users, oldest first
 enerlectra user reset-pin PHONE  send a one-time PIN by SMS (changed on the next dial; outflows held 24 h)
@@ -17,6 +17,8 @@ enerlectra momo-sim [--port N]   serve the mobile-money provider simulator (MTN 
 enerlectra api-key create NAME --scope SCOPE   a REST API key (admin, partner, read); its secret shown once
 enerlectra api-key list          API keys (never their secrets)
 enerlectra api-key revoke KEY_ID refuse a key from its next request on
+enerlectra coop list|show|verify|catalog    co-ops (see ussd_server/coops/commands.py)
+enerlectra scheduler status|run|retry        due work: proposals' deadlines, refunds (ussd_server/scheduler/commands.py)
 enerlectra serve                 run the HTTP server
 enerlectra settings              every setting with its default and meaning (the README's Markdown table)
 """
@@ -39,10 +41,12 @@ from engine.ledger.model import Ledger, TransferCode
 from engine.platform import Platform
 from ussd_server.api import key_commands as api_key_commands
 from ussd_server.bootstrap import open_platform
+from ussd_server.coops import commands as coop_commands
 from ussd_server.kdf_pool import kdf_pool_for_this_machine
 from ussd_server.payments import commands as payment_commands
 from ussd_server.payments.providers import open_providers
 from ussd_server.phones import parse_zambian_mobile
+from ussd_server.scheduler import commands as scheduler_commands
 from ussd_server.settings import Settings, SettingsError, settings_table
 
 Command = Callable[[Platform, argparse.Namespace], Awaitable[int]]
@@ -72,14 +76,16 @@ async def cmd_expire(platform: Platform, _args: argparse.Namespace) -> int:
 
 
 async def cmd_seed(platform: Platform, _args: argparse.Namespace) -> int:
-    from ussd_server.demo import DEMO_PIN, seed_demo
+    from ussd_server.demo import DEMO_PIN, seed_everything
 
     # Demo users have a published PIN and free energy: never in a real database.
-    if not Settings.from_env().dev_mode:
+    settings = Settings.from_env()
+    if not settings.dev_mode:
         print("enerlectra demo seed runs only in dev mode (ENERLECTRA_ENV=dev); nothing was changed", file=sys.stderr)
         return 1
-    made = await seed_demo(platform)
+    made = await seed_everything(platform, settings)
     print(f"demo data ready: {made['clusters']} new clusters, {made['users']} new users (demo PIN {DEMO_PIN})")
+    print(f"demo co-ops: {made['coops']} new (with six weeks of history), {made['members']} new members")
     return 0
 
 
@@ -190,6 +196,8 @@ def _parser() -> argparse.ArgumentParser:
     menus.add_parser("graph", help="print a Mermaid diagram of the menu tree")
     api_key_commands.add_parser(sub)
     payment_commands.add_parser(sub)
+    coop_commands.add_parser(sub)
+    scheduler_commands.add_parser(sub)
     momo = sub.add_parser("momo-sim", help="serve the mobile-money provider simulator")
     momo.add_argument("args", nargs=argparse.REMAINDER, help="its options (see `enerlectra momo-sim --help`)")
     sub.add_parser("serve", help="run the HTTP server")
@@ -208,6 +216,8 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("ussd", "funnel"): cmd_funnel,
     **api_key_commands.COMMANDS,
     **payment_commands.COMMANDS,
+    **coop_commands.COMMANDS,
+    **scheduler_commands.COMMANDS,
 }
 
 

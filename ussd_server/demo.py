@@ -1,19 +1,25 @@
-"""Realistic demo data: clusters across Zambia and a few users who have traded.
+"""Realistic demo data: clusters across Zambia and a few users who have traded; co-ops with their history.
 
 Safe to run twice: existing users and clusters are kept, and every demo
-operation has a fixed id, so nothing is applied twice.
+operation has a fixed id, so nothing is applied twice. The co-ops
+(:mod:`ussd_server.demo_coops`) need the settings: their history is made by
+a second platform, on a clock set weeks back, over the same database.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from engine.energy.model import ClusterKind
 from engine.kernel.errors import AlreadyRegistered, ClusterExists
 from engine.kernel.language import Language
 from engine.platform import Platform
+from ussd_server.demo_coops import DEMO_PIN, seed_coops
+from ussd_server.settings import Settings
 
-DEMO_PIN = "5173"
+__all__ = ["DEMO_PIN", "seed_demo", "seed_everything", "seed_if_empty"]
+log = logging.getLogger("enerlectra")
 
 
 @dataclass(frozen=True)
@@ -74,11 +80,25 @@ async def seed_demo(platform: Platform) -> dict[str, int]:
     return made
 
 
-async def seed_if_empty(platform: Platform) -> dict[str, int] | None:
+async def seed_everything(platform: Platform, settings: Settings) -> dict[str, int]:
+    """The demo clusters and users, then the demo co-ops and their history (``enerlectra demo seed``)."""
+    coops = await seed_coops(settings, USERS)  # first: it registers the demo users when their history begins
+    made = await seed_demo(platform)
+    return made | {"users": made["users"] + coops["users"], "coops": coops["coops"], "members": coops["members"]}
+
+
+async def seed_if_empty(platform: Platform, settings: Settings | None = None) -> dict[str, int] | None:
     """The demo data, only into a database with no clusters and no users (a new dev server's first start).
 
-    None if there was anything: a database someone has used is never touched.
+    None if there was anything: a database someone has used is never touched. With ``settings``,
+    the demo co-ops too; if they cannot be made, the server starts without them (the log says why).
     """
     if (await platform.users.counts())["total"] or await platform.clusters.list():
         return None
-    return await seed_demo(platform)
+    if settings is None:
+        return await seed_demo(platform)
+    try:
+        return await seed_everything(platform, settings)
+    except Exception:  # demo data must never keep a dev server from starting
+        log.exception("the demo co-ops could not be made; starting without them")
+        return await seed_demo(platform)

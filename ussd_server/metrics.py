@@ -1,4 +1,4 @@
-"""Prometheus metrics at ``/metrics``: HTTP requests, USSD hops, the PIN queue, SMS lag, payments, the ledger.
+"""Prometheus metrics at ``/metrics``: HTTP requests, USSD hops, the PIN queue, SMS lag, payments, the ledger, jobs.
 
 Each app has its own registry (tests run many apps in one process; the
 client's global registry would refuse the second). Values that live in the
@@ -17,9 +17,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from engine.kernel.clock import MICROS_PER_SECOND
 from engine.notifications.model import OutboxStatus
 from engine.payments.model import Payment
 from engine.platform import Platform
+from engine.scheduler.runner import RunReport
 from ussd_server.kdf_pool import KdfPool
 
 # Hops are answered in milliseconds; the gateway gives up after ~10 s.
@@ -98,6 +100,23 @@ class Metrics:
             "Transfers applied to the ledger (its chain's length)",
             registry=self.registry,
         )
+        self.scheduler_jobs = Gauge(
+            "enerlectra_scheduler_jobs",
+            "Scheduled jobs by state (`due`: now or later; `overdue`: due and not running; `dead`: for an operator)",
+            ["state"],
+            registry=self.registry,
+        )
+        self.scheduler_lag = Gauge(
+            "enerlectra_scheduler_lag_seconds",
+            "How long the oldest overdue job has waited past its due time (0: nothing overdue)",
+            registry=self.registry,
+        )
+        self.scheduler_runs = Counter(
+            "enerlectra_scheduler_job_runs",
+            "Jobs this process ran, by outcome (finished, failed: retried later, dead, lost: settled by another)",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def watch_pin_queue(self, pool: KdfPool) -> None:
         """Report ``pool``'s queue (called once the app has made it)."""
@@ -113,6 +132,16 @@ class Metrics:
     def observe_sms_sent(self, lag_s: float) -> None:
         self.sms_lag.observe(max(lag_s, 0.0))
 
+    def observe_scheduler(self, report: RunReport) -> None:
+        for outcome, count in (
+            ("finished", report.finished),
+            ("failed", report.failed),
+            ("dead", report.dead),
+            ("lost", report.lost),
+        ):
+            if count:
+                self.scheduler_runs.labels(outcome).inc(count)
+
     async def refresh_from(self, platform: Platform) -> None:
         """Read what lives in the database (at scrape time; a failing read leaves the last values)."""
         counts = await platform.sms_outbox.outbox_counts()
@@ -121,6 +150,11 @@ class Metrics:
         self.ledger_transfers.set(await platform.ledger_length())
         for state, count in (await platform.payments.counts()).items():
             self.payments.labels(state).set(count)
+        jobs = await platform.scheduler.counts()
+        for state, count in (("due", jobs.due), ("overdue", jobs.overdue), ("dead", jobs.dead), ("done", jobs.done)):
+            self.scheduler_jobs.labels(state).set(count)
+        lag_us = platform.clock.now_us() - jobs.oldest_due_us if jobs.oldest_due_us is not None else 0
+        self.scheduler_lag.set(max(lag_us, 0) / MICROS_PER_SECOND)
 
     def middleware(self) -> Middleware:
         @web.middleware

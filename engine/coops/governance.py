@@ -37,6 +37,7 @@ from engine.identity.model import PinProof, User
 from engine.identity.users import UserService
 from engine.kernel.clock import MICROS_PER_SECOND, Clock
 from engine.kernel.errors import (
+    CoopNotFound,
     EnerlectraError,
     InvalidChoice,
     InvalidProposal,
@@ -322,13 +323,13 @@ class GovernanceService:
     async def verify(self, coop_id: str) -> tuple[ChainBreak | None, list[Recount]]:
         """The co-op's log checked link by link, and every proposal's tally recounted two ways."""
         reads = self._units.reads.coops
-        coop = await reads.coop_by_id(coop_id)
+        coop = await reads.coop_by_id(coop_id)  # the head first: entries appended after it are not checked
         if coop is None:
-            raise ProposalNotFound("no such co-op", coop_id=coop_id)
-        entries = []
+            raise CoopNotFound("no such co-op", coop_id=coop_id)
+        entries: list[AuditEntry] = []
         after = 0
-        while True:
-            page = await reads.audit_entries(coop_id, after_seq=after, limit=5000)
+        while after < coop.audit_seq:
+            page = await reads.audit_entries(coop_id, after_seq=after, limit=min(5000, coop.audit_seq - after))
             if not page:
                 break
             entries += page

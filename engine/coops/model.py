@@ -19,6 +19,11 @@ class Region(enum.StrEnum):
     COPPERBELT = "copperbelt"
     RURAL = "rural"  # a rural village
 
+    @property
+    def cluster_region(self) -> str:
+        """How clusters name the region (the Buy menu lists clusters by it): Lusaka, Kabwe, Copperbelt, Rural."""
+        return self.value.capitalize()
+
 
 class CoopState(enum.StrEnum):
     FORMING = "forming"  # fewer full members than its bylaws' minimum

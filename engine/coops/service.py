@@ -119,7 +119,7 @@ class CoopService:
             founder_id=founder.id,
             created_at_us=now,
         )
-        cluster = Cluster(coop.id, clean, kind, str(region), 0, price, created_at=now)
+        cluster = Cluster(coop.id, clean, kind, region.cluster_region, 0, price, created_at=now)
 
         async def work(uow: CoopUnit) -> Cooperative:
             await uow.clusters.insert_cluster(cluster)  # raises ClusterExists for a taken id

@@ -87,5 +87,9 @@ class Scheduler:
     async def counts(self) -> JobCounts:
         return await self._queue.job_counts(now_us=self._clock.now_us())
 
+    async def jobs(self, *, state: str | None = None, limit: int = 50) -> list[Job]:
+        """Jobs by due time, in ``state`` if given (``dead``: what an operator looks at)."""
+        return await self._queue.jobs(state=state, limit=limit)
+
     async def retry_dead(self, kind: str, key: str) -> bool:
         return await self._queue.retry_dead_job(kind, key, now_us=self._clock.now_us())

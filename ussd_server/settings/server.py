@@ -1,4 +1,4 @@
-"""How the server runs: where it listens, its database and Redis, the USSD gateway, SMS delivery."""
+"""How the server runs: where it listens, its database and Redis, the USSD gateway, SMS delivery, the scheduler."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, field_validator
 
+from engine.scheduler.model import RetryPolicy
 from ussd_server.sessions.keys import COMMAND_TIMEOUT_MS, DEFAULT_SESSION_TTL_S
 from ussd_server.settings.fields import COMMA_LIST, setting
 
 CommaList = Annotated[tuple[str, ...], COMMA_LIST]
+_RETRIES = RetryPolicy()  # the engine's defaults (engine/scheduler/model.py)
 
 
 class ServerSettings(BaseModel):
@@ -208,6 +210,53 @@ class ServerSettings(BaseModel):
         "comma-separated origins (`https://app.example.zm`) whose web pages may call `/api/v1`; unset: none",
     )
 
+    # Scheduler: due work (proposals moving at their deadlines, leavers' refunds; scheduled trades later)
+    scheduler_enabled: bool = setting(
+        "SCHEDULER_ENABLED",
+        True,
+        "run due jobs (proposals moving at their deadlines, leavers' refunds) in the server process; on SQLite one"
+        " process at a time does (a lock file beside the database); `false`: only `enerlectra scheduler run` does",
+    )
+    scheduler_interval_s: float = setting(
+        "SCHEDULER_INTERVAL_S",
+        5.0,
+        "seconds between looks for due jobs when the last look found fewer than a batch (a full batch is followed"
+        " by the next at once): how late a deadline may be acted on",
+        gt=0,
+        le=300,
+    )
+    scheduler_batch: int = setting(
+        "SCHEDULER_BATCH", 100, "due jobs one process claims and runs at a time", ge=1, le=10_000
+    )
+    scheduler_max_attempts: int = setting(
+        "SCHEDULER_MAX_ATTEMPTS",
+        _RETRIES.max_attempts,
+        "failures in a row before a job is dead and waits for an operator (`enerlectra scheduler status`, `retry`)",
+        ge=1,
+        le=100,
+    )
+    scheduler_retry_first_s: int = setting(
+        "SCHEDULER_RETRY_FIRST_S",
+        _RETRIES.first_s,
+        "seconds before a failed job runs again; the wait doubles with each failure",
+        ge=1,
+        le=24 * 3600,
+    )
+    scheduler_retry_max_s: int = setting(
+        "SCHEDULER_RETRY_MAX_S",
+        _RETRIES.cap_s,
+        "the longest wait between two runs of a failing job (at least `SCHEDULER_RETRY_FIRST_S`)",
+        ge=1,
+        le=7 * 24 * 3600,
+    )
+    scheduler_lease_s: int = setting(
+        "SCHEDULER_LEASE_S",
+        _RETRIES.lease_s,
+        "seconds a claimed job stays with its worker; a worker that dies leaves its jobs to others after this",
+        ge=1,
+        le=3600,
+    )
+
     @field_validator("gateway_allowed_ips", "trusted_proxies")
     @classmethod
     def _cidrs(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
@@ -241,6 +290,15 @@ class ServerSettings(BaseModel):
         if level.upper() not in logging.getLevelNamesMapping():
             raise ValueError(f"{level!r} is not a logging level (write e.g. INFO or DEBUG)")
         return level.upper()
+
+    def retry_policy(self) -> RetryPolicy:
+        """How the scheduler retries a failing job, in the engine's terms."""
+        return RetryPolicy(
+            max_attempts=self.scheduler_max_attempts,
+            first_s=self.scheduler_retry_first_s,
+            cap_s=max(self.scheduler_retry_max_s, self.scheduler_retry_first_s),
+            lease_s=self.scheduler_lease_s,
+        )
 
     @property
     def shortcode(self) -> str:

@@ -1,0 +1,1 @@
+"""Operators' tools for co-ops: the ``enerlectra coop ...`` commands."""

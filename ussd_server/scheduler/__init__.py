@@ -1,0 +1,1 @@
+"""The scheduler in the server: a worker that runs due jobs (proposals' deadlines, refunds), its CLI and settings."""
