@@ -36,7 +36,22 @@ from ussd_server.bootstrap import open_platform
 from ussd_server.gateway import UssdService
 from ussd_server.i18n import Catalogs
 from ussd_server.kdf_pool import kdf_pool_for_this_machine
-from ussd_server.menu.features import account, buy, guards, home, inputs, offers, payments, registration, trade, wallet
+from ussd_server.menu.features import (
+    account,
+    buy,
+    coop,
+    coop_join,
+    coop_propose,
+    coop_votes,
+    guards,
+    home,
+    inputs,
+    offers,
+    payments,
+    registration,
+    trade,
+    wallet,
+)
 from ussd_server.menu.loader import load_tree
 from ussd_server.menu.registry import Registry
 from ussd_server.menu.runtime import MenuRuntime
@@ -48,6 +63,7 @@ from ussd_server.payments.runtime import running as running_payments
 from ussd_server.payments.worker import PaymentWorker
 from ussd_server.rate_limits import RateLimiter
 from ussd_server.routes import setup_routes
+from ussd_server.scheduler.runtime import scheduling
 from ussd_server.sessions import keys
 from ussd_server.sessions.memory import MemorySessionStore
 from ussd_server.sessions.redis_store import RedisSessionStore
@@ -81,6 +97,10 @@ def build_runtime() -> tuple[MenuRuntime, Catalogs]:
             payments.FEATURE,
             account.FEATURE,
             guards.FEATURE,
+            coop.FEATURE,
+            coop_join.FEATURE,
+            coop_votes.FEATURE,
+            coop_propose.FEATURE,
         ]
     )
     tree = load_tree(tree_files(), catalogs, registry, root=MENUS_DIR)
@@ -116,7 +136,7 @@ async def seed_empty_dev_database(settings: Settings, platform: Platform) -> Non
     """A new dev server shows something to buy at once; production data is never touched."""
     if not settings.dev_mode:
         return
-    made = await demo.seed_if_empty(platform)
+    made = await demo.seed_if_empty(platform, settings)  # the demo co-ops too: they need the settings
     if made is not None:
         log.info(
             "empty database: loaded the demo data (%d clusters, %d users; demo PIN %s)",
@@ -171,6 +191,8 @@ def create_app(settings: Settings, *, rate_limit_prefix: str = keys.KEY_PREFIX) 
                 platform.payments, concurrency=settings.payment_concurrency, on_step=metrics.observe_payment
             )
             platform.payments.on_started = payment_worker.submit_soon
+            # Proposals move at their deadlines, leavers are refunded: due jobs, drained before the platform closes.
+            await stack.enter_async_context(scheduling(settings, platform, metrics.observe_scheduler))
             app[PLATFORM] = platform
             app[KDF_POOL] = kdf_pool
             app[SESSIONS] = sessions

@@ -61,7 +61,7 @@ async def test_registration_in_chosen_language(world: World, language: str) -> N
     home = await phone.send(NEW_PIN)
 
     assert len(phone.replies) <= 5, phone.replies
-    keys = ("home.balance", "home.buy", "home.sell", "home.send", "home.offers", "home.account")
+    keys = ("home.balance", "home.buy", "home.sell", "home.send", "home.offers", "home.account", "home.coop")
     assert lines(home) == [
         world.t(language, "home.title", first_name="Mutale"),
         *(f"{i} {world.t(language, key)}" for i, key in enumerate(keys, 1)),
@@ -690,7 +690,7 @@ async def test_three_invalid_inputs_end_politely(world: World, language: str) ->
     user = await world.new_user(language, "Mwaka Daka")
     phone = await dial_home(world, user)
 
-    reply = await phone.send("7")
+    reply = await phone.send("8")
     assert lines(reply)[0] == world.t(language, "err.invalid_choice"), reply
     await phone.send("x")
     await phone.send("1")  # a valid choice resets the count
