@@ -41,7 +41,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench import population, procs
+from bench import coop_hops, population, procs
 from bench.procs import BenchError, postgres_database
 from engine.coops.bylaws import Bylaws
 from engine.coops.model import CoopState, Member, MemberState
@@ -201,6 +201,19 @@ async def governance(bench: Bench) -> dict[str, float]:
     return out
 
 
+async def open_vote(bench: Bench) -> str:
+    """A second proposal whose voting is open now, by the real clock (for the hops); its number."""
+    platform, founder = bench.platform, bench.members[0]
+    bench.clock.set(SystemClock().now_us() - 2 * HOUR_US)
+    proof = await platform.users.verify_pin(founder, population.BENCH_PIN)
+    proposal = await platform.governance.propose(
+        proof, founder, bench.coop_id, "decision", {"text": "Clean panels weekly"}
+    )
+    bench.clock.set(SystemClock().now_us())
+    await timed_jobs(bench)
+    return proposal.number
+
+
 async def scheduler_lag(url: str, jobs: int, workers: int) -> dict[str, float]:
     """``jobs`` due at once, drained by ``workers`` runners on their own connections."""
     clock = SystemClock()
@@ -258,8 +271,15 @@ async def bench_backend(backend: str, opts: argparse.Namespace, work: Path) -> d
         try:
             results["register_s"] = await register(bench)
             results |= await governance(bench)
+            number = await open_vote(bench)
         finally:
             await bench.platform.close()
+        if opts.hops:
+            progress(f"[{backend}] USSD: a vote next to a balance journey")
+            async with procs.redis_server(work) as redis:
+                results |= await coop_hops.vote_against_balance(
+                    url, work, members=opts.members, coop_name="Bench Co-op", number=number, redis_url=redis.url
+                )
         progress(f"[{backend}] {opts.jobs:,} due jobs")
         results |= await scheduler_lag(url, opts.jobs, 1 if backend == "sqlite" else 2)
         await procs.cli(url, PEPPER, "ledger", "verify")
@@ -275,6 +295,10 @@ ROWS = (
     ("tally_recount_ms", "tally recounted twice (votes, log) ms"),
     ("close_ms", "close and result (an SMS each) ms"),
     ("execute_ms", "execute (payment, an SMS each) ms"),
+    ("vote_hop_p99_ms", "USSD vote hop (PIN) p99 ms"),
+    ("balance_hops_p99_ms", "USSD balance journey hops p99 ms"),
+    ("vote_over_balance_p99", "vote hop p99 / balance p99 (goal <= 1.2)"),
+    ("vote_menu_hops_p99_ms", "USSD vote journey's other hops p99 ms"),
     ("scheduler_drain_s", "scheduler lag: last of the due jobs, s"),
     ("scheduler_jobs_per_s", "scheduler jobs/s"),
 )
@@ -290,7 +314,9 @@ async def main_async(opts: argparse.Namespace) -> int:
     print(f"\n{title:<52}{'value':>12}")
     for backend in backends:
         for key, label in ROWS:
-            print(f"{backend + ' ' + label:<52}{results[f'coops.{backend}.{key}']:>12.1f}")
+            value = results.get(f"coops.{backend}.{key}")
+            if value is not None:
+                print(f"{backend + ' ' + label:<52}{value:>12.2f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({k: round(v, 3) for k, v in results.items()}, indent=1, sort_keys=True) + "\n")
     return 0
@@ -301,6 +327,7 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--backend", choices=("sqlite", "postgres", "all"), default="all")
+    parser.add_argument("--no-hops", dest="hops", action="store_false", help="skip the USSD vote and balance hops")
     opts = parser.parse_args()
     try:
         return asyncio.run(main_async(opts))

@@ -134,9 +134,10 @@ async def release_expired(platform: Platform, stop: asyncio.Event, every_s: floa
 
 async def seed_empty_dev_database(settings: Settings, platform: Platform) -> None:
     """A new dev server shows something to buy at once; production data is never touched."""
-    if not settings.dev_mode:
+    if not settings.dev_mode or settings.demo_data == "none":
         return
-    made = await demo.seed_if_empty(platform, settings)  # the demo co-ops too: they need the settings
+    # The demo co-ops' six weeks of history take seconds: `basic` leaves them to `enerlectra demo seed`.
+    made = await demo.seed_if_empty(platform, settings if settings.demo_data == "full" else None)
     if made is not None:
         log.info(
             "empty database: loaded the demo data (%d clusters, %d users; demo PIN %s)",

@@ -9,22 +9,18 @@ nobody closes a vote by hand.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from engine.access.model import Scope
 from engine.identity.model import User
-from engine.kernel.clock import MICROS_PER_SECOND, ManualClock
 from engine.platform import Platform
 from tests.e2e.api_client import Answer, Api, new_key
 from tests.e2e.conftest import World
 from tests.e2e.journeys import WRONG_PIN
-from ussd_server.bootstrap import open_platform
+from tests.e2e.scheduling import run_due, scheduler_ahead
 from ussd_server.demo import DEMO_PIN
-from ussd_server.kdf_pool import KdfPool
 
 # Small and quick: two full members make it active, shares of K1, voting opens at once and lasts the
 # bylaws' shortest period, and what passes is carried out as soon as voting closes.
@@ -108,31 +104,6 @@ async def reaches(
             return seen
         assert loop.time() < deadline, f"still {seen['state']} after {WAIT_S} s, waiting for {state}: {seen}"
         await asyncio.sleep(0.05)
-
-
-@contextlib.asynccontextmanager
-async def worker_ahead(world: World, seconds: int) -> AsyncIterator[Platform]:
-    """A scheduler worker on the server's database whose clock reads ``seconds`` later than the server's.
-
-    Voting lasts at least ten minutes (the bylaws' shortest period), and the
-    server's clock is the real one: this worker lives through a vote in an
-    instant, so no test waits for one. It may run beside the server's own
-    worker: claims are safe on both databases (SQLite serialises them,
-    PostgreSQL skips rows another worker holds).
-    """
-    clock = ManualClock(world.platform.clock.now_us() + seconds * MICROS_PER_SECOND)
-    kdf = KdfPool(workers=1)
-    platform = await open_platform(world.settings, hasher=kdf, clock=clock)
-    try:
-        yield platform
-    finally:
-        await platform.close()
-        kdf.close()
-
-
-async def run_due(platform: Platform) -> None:
-    while (await platform.scheduler.run_due(limit=100)).claimed:
-        pass
 
 
 # --- forming, joining, contributing ---------------------------------------------------------------------
@@ -271,7 +242,7 @@ async def test_a_proposal_is_decided_when_voting_closes_and_carried_out_once(wor
     assert (await vote(api, founder, coop_id, pid, "yes")).status == 200  # changed: the last one counts
     assert (await vote(api, member, coop_id, pid, 3)).status == 200
 
-    async with worker_ahead(world, BYLAWS["voting_period_s"] + 60) as worker:
+    async with scheduler_ahead(world, BYLAWS["voting_period_s"] + 60) as worker:
         # The server's own worker may be moving the proposal too (voting opened at once): claims are safe.
         done = await reaches(api, founder, coop_id, pid, "executed", worker=worker)
         await run_due(worker)  # nothing is carried out twice, however often the scheduler runs

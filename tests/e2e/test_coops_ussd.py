@@ -11,31 +11,27 @@ voting period (the bylaws' shortest is ten minutes) in an instant.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import re
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 from engine.coops.bylaws import DAY_S, Admission, Bylaws, default_bylaws
 from engine.coops.model import CatalogItem, Cooperative, MemberState, Proposal, ProposalState
 from engine.identity.model import User
-from engine.kernel.clock import MICROS_PER_SECOND, ManualClock
+from engine.kernel.clock import MICROS_PER_SECOND
 from engine.kernel.local_time import local_text
 from engine.ledger.accounts import PROMOTIONS
 from engine.ledger.model import CreateTransferResult, Transfer
 from engine.notifications.model import OutboxRow
-from engine.platform import Platform
 from tests.e2e.conftest import LANGUAGES, World
 from tests.e2e.journeys import WRONG_PIN, choose, dial_home, lines
+from tests.e2e.scheduling import run_due, scheduler_ahead
 from tests.support.gateway import Phone, option, reference_in
 from tests.support.phones import unique_phone
-from ussd_server.bootstrap import open_platform
 from ussd_server.demo import DEMO_PIN
 from ussd_server.gsm7 import gsm7_length
 from ussd_server.i18n import Catalogs
-from ussd_server.kdf_pool import KdfPool
 from ussd_server.menu.reply import SCREEN_LIMIT
 
 K = 100  # ngwee per Kwacha
@@ -92,24 +88,6 @@ async def active_coop(
     for member in people:
         await pay_in(world, member, coop, bylaws.min_contribution_ngwee)
     return await world.platform.coops.get(coop.id), people
-
-
-@contextlib.asynccontextmanager
-async def scheduler_ahead(world: World, seconds: int) -> AsyncIterator[Platform]:
-    """A scheduler worker on the server's database whose clock reads ``seconds`` later than the server's."""
-    clock = ManualClock(world.platform.clock.now_us() + seconds * MICROS_PER_SECOND)
-    kdf = KdfPool(workers=1)
-    platform = await open_platform(world.settings, hasher=kdf, clock=clock)
-    try:
-        yield platform
-    finally:
-        await platform.close()
-        kdf.close()
-
-
-async def run_due(platform: Platform) -> None:
-    while (await platform.scheduler.run_due(limit=100)).claimed:
-        pass
 
 
 async def outbox(world: World, phone: str, template: str) -> list[OutboxRow]:

@@ -44,6 +44,27 @@ async def test_a_dev_server_on_an_empty_database_loads_the_demo_data(
     assert f"demo PIN {demo.DEMO_PIN}" in said[0]
 
 
+async def test_by_default_a_first_start_also_brings_living_coops_a_member_can_dial_into(sqlite_url: str) -> None:
+    async with running_app({"DATABASE_URL": sqlite_url, "DEMO_DATA": "full"}, seed=False) as world:
+        coops = await world.platform.coops.find(limit=50)
+        assert {str(c.region) for c in coops} == {"lusaka", "kabwe", "copperbelt", "rural"}
+        chipo = await world.platform.users.get("+260966234567")  # a demo user: Nyanja, PIN 5173
+        [(coop, member)] = await world.platform.coops.memberships(chipo)
+        open_now = await world.platform.governance.proposals(coop.id, open_only=True)
+        assert any(p.state == "active" for p in open_now), "a vote is open to take part in at once"
+        phone = world.phone(chipo.phone)
+        await phone.dial()
+        menu = await phone.send(option(phone.last, world.t("ny", "home.coop")))
+        assert first_line(menu) == coop.name, menu
+        assert member.shares > 0
+
+
+async def test_basic_demo_data_leaves_coops_to_the_demo_seed_command(sqlite_url: str) -> None:
+    async with running_app({"DATABASE_URL": sqlite_url, "DEMO_DATA": "basic"}, seed=False) as world:
+        assert await world.platform.coops.find() == []
+        assert await world.platform.clusters.list()
+
+
 async def test_a_dev_server_never_seeds_a_database_someone_has_used(sqlite_url: str) -> None:
     env = {**BASE_ENV, "DATABASE_URL": sqlite_url}
     platform = await open_platform(Settings.from_env(env), hasher=TEST_HASHER)

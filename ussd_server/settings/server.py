@@ -25,6 +25,12 @@ class ServerSettings(BaseModel):
         "`dev` (listens on a loopback `HOST` only; no secrets needed; demo data on an empty database)"
         " or `production` (see the checklist below)",
     )
+    demo_data: Literal["full", "basic", "none"] = setting(
+        "DEMO_DATA",
+        "full",
+        "what a dev server loads into an empty database at its first start: `full` (clusters, the demo"
+        " users and five co-ops with six weeks of history), `basic` (clusters and users) or `none`",
+    )
     database_url: str = setting(
         "DATABASE_URL",
         "sqlite:///var/enerlectra.db",
