@@ -76,13 +76,18 @@ async def cmd_expire(platform: Platform, _args: argparse.Namespace) -> int:
 
 
 async def cmd_seed(platform: Platform, _args: argparse.Namespace) -> int:
-    from ussd_server.demo import DEMO_PIN, seed_everything
+    from ussd_server.demo import DEMO_PIN, seed_demo, seed_everything
 
     # Demo users have a published PIN and free energy: never in a real database.
     settings = Settings.from_env()
     if not settings.dev_mode:
         print("enerlectra demo seed runs only in dev mode (ENERLECTRA_ENV=dev); nothing was changed", file=sys.stderr)
         return 1
+    if settings.demo_data != "full":  # DEMO_DATA=basic (or none): no co-op history, which takes seconds
+        made = await seed_demo(platform)
+        print(f"demo data ready: {made['clusters']} new clusters, {made['users']} new users (demo PIN {DEMO_PIN})")
+        print(f"no demo co-ops (DEMO_DATA={settings.demo_data}; `full` adds them)")
+        return 0
     made = await seed_everything(platform, settings)
     print(f"demo data ready: {made['clusters']} new clusters, {made['users']} new users (demo PIN {DEMO_PIN})")
     print(f"demo co-ops: {made['coops']} new (with six weeks of history), {made['members']} new members")

@@ -232,7 +232,7 @@ async def test_no_more_than_the_allowed_open_offers_to_one_buyer(world: World) -
 async def test_an_ended_session_answers_its_end_to_any_later_input(world: World) -> None:
     phone = await dial_home(world, await world.new_user("en", "Kunda Zulu"))
     for _ in range(3):
-        reply = await phone.send("7")
+        reply = await phone.send("9")
     assert reply == "END " + world.t("en", "err.too_many_invalid"), reply
     for text in (phone.text + "*1", phone.text + "*00", phone.text + "*1*1"):
         assert await phone.post_text(text) == reply

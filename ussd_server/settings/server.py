@@ -28,8 +28,9 @@ class ServerSettings(BaseModel):
     demo_data: Literal["full", "basic", "none"] = setting(
         "DEMO_DATA",
         "full",
-        "what a dev server loads into an empty database at its first start: `full` (clusters, the demo"
-        " users and five co-ops with six weeks of history), `basic` (clusters and users) or `none`",
+        "the demo data `enerlectra demo seed` and a dev server's first start (on an empty database) load:"
+        " `full` (clusters, the demo users and five co-ops with six weeks of history), `basic` (clusters and"
+        " users) or `none` (a first start loads nothing; the command loads `basic`)",
     )
     database_url: str = setting(
         "DATABASE_URL",
