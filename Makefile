@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
+# What `make run` loads into an empty database: full (the demo co-ops and their history too), basic, none.
+DEMO_DATA ?= full
 
 # Exact versions with the hash of every file (any platform), made from pyproject.toml by `make lock`:
 # the server's runtime, + the terminal phone (sim extra), + tests and tools (dev extra, which includes sim).
@@ -55,7 +57,7 @@ lock: $(BIN)/python
 
 run: install
 	$(BIN)/enerlectra db migrate
-	PORT=$(PORT) $(BIN)/enerlectra serve
+	DEMO_DATA=$(DEMO_DATA) PORT=$(PORT) $(BIN)/enerlectra serve
 
 sim: install-sim
 	$(BIN)/python -m simulator

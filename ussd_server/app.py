@@ -136,7 +136,7 @@ async def seed_empty_dev_database(settings: Settings, platform: Platform) -> Non
     """A new dev server shows something to buy at once; production data is never touched."""
     if not settings.dev_mode or settings.demo_data == "none":
         return
-    # The demo co-ops' six weeks of history take seconds: `basic` leaves them to `enerlectra demo seed`.
+    # The demo co-ops' six weeks of history take seconds: only `full` (what `make run` asks for) makes them.
     made = await demo.seed_if_empty(platform, settings if settings.demo_data == "full" else None)
     if made is not None:
         log.info(

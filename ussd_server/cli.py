@@ -75,7 +75,7 @@ async def cmd_expire(platform: Platform, _args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_seed(platform: Platform, _args: argparse.Namespace) -> int:
+async def cmd_seed(platform: Platform, args: argparse.Namespace) -> int:
     from ussd_server.demo import DEMO_PIN, seed_demo, seed_everything
 
     # Demo users have a published PIN and free energy: never in a real database.
@@ -83,10 +83,9 @@ async def cmd_seed(platform: Platform, _args: argparse.Namespace) -> int:
     if not settings.dev_mode:
         print("enerlectra demo seed runs only in dev mode (ENERLECTRA_ENV=dev); nothing was changed", file=sys.stderr)
         return 1
-    if settings.demo_data != "full":  # DEMO_DATA=basic (or none): no co-op history, which takes seconds
+    if args.basic:  # no co-op history, which takes seconds (tests and drills that need none)
         made = await seed_demo(platform)
         print(f"demo data ready: {made['clusters']} new clusters, {made['users']} new users (demo PIN {DEMO_PIN})")
-        print(f"no demo co-ops (DEMO_DATA={settings.demo_data}; `full` adds them)")
         return 0
     made = await seed_everything(platform, settings)
     print(f"demo data ready: {made['clusters']} new clusters, {made['users']} new users (demo PIN {DEMO_PIN})")
@@ -182,7 +181,8 @@ def _parser() -> argparse.ArgumentParser:
     ledger.add_parser("verify", help="verify hash chain and balances")
     ledger.add_parser("expire", help="release expired reservations")
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="action", required=True)
-    demo.add_parser("seed", help="load demo clusters and users")
+    seed = demo.add_parser("seed", help="load demo clusters, users and co-ops with their history")
+    seed.add_argument("--basic", action="store_true", help="clusters and users only (no co-ops: seconds faster)")
     user = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
     show = user.add_parser("show", help="show one user")
     show.add_argument("phone")

@@ -134,7 +134,7 @@ async def open_stack(
     """
     async with throwaway_redis(log_dir=log_dir) as redis, AsyncExitStack() as exits:
         env = {**server_env(database_url, redis.url), **(settings or {})}
-        for args in (("db", "migrate"), ("demo", "seed")):
+        for args in (("db", "migrate"), ("demo", "seed", "--basic")):
             code, output = await run_cli(env, *args, timeout_s=CLI_TIMEOUT_S)
             assert code == 0, f"enerlectra {' '.join(args)} exited {code}:\n{output}"
         users = await register_callers(env, callers, energy_wh)

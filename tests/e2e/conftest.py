@@ -63,8 +63,6 @@ BASE_ENV = {
     "REDIS_TIMEOUT_MS": "3000",
     # Mobile money: the embedded provider simulator approves a deposit as a quick handset would.
     "MOMO_SIM_APPROVE_AFTER_MS": "100",
-    # The demo co-ops' history takes seconds to build: tests that need co-ops make their own.
-    "DEMO_DATA": "basic",
 }
 _SCREEN_LOG = pytest.StashKey[ScreenLog]()
 

@@ -30,14 +30,9 @@ PASS_THROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "
 _PR_SET_PDEATHSIG = 1
 
 
-# A server process a test starts on an empty dev database loads the basic demo data (clusters and
-# users) unless the test asks for more: the demo co-ops' six weeks of history take seconds to build.
-CHILD_DEFAULTS = {"DEMO_DATA": "basic"}
-
-
 def clean_env(settings: Mapping[str, str] | None = None) -> dict[str, str]:
     """The runner's PATH, HOME, locale and virtualenv, plus ``settings``: no other setting leaks in."""
-    return {k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ} | CHILD_DEFAULTS | dict(settings or {})
+    return {k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ} | dict(settings or {})
 
 
 def _load_libc() -> ctypes.CDLL | None:

@@ -27,10 +27,10 @@ class ServerSettings(BaseModel):
     )
     demo_data: Literal["full", "basic", "none"] = setting(
         "DEMO_DATA",
-        "full",
-        "the demo data `enerlectra demo seed` and a dev server's first start (on an empty database) load:"
-        " `full` (clusters, the demo users and five co-ops with six weeks of history), `basic` (clusters and"
-        " users) or `none` (a first start loads nothing; the command loads `basic`)",
+        "basic",
+        "what a dev server loads into an empty database at its first start: `basic` (clusters and the demo"
+        " users), `full` (and five co-ops with six weeks of history, a few seconds more; `make run` asks for"
+        " it) or `none`",
     )
     database_url: str = setting(
         "DATABASE_URL",
