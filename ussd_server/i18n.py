@@ -47,6 +47,9 @@ from engine.kernel.references import format_reference
 from engine.kernel.units import format_energy, format_money, format_price
 from menus import LOCALES_DIR
 
+# libyaml's safe loader where PyYAML has it (plain data only, as yaml.safe_load): start-up parses every catalog.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 LANGUAGES = ("en", "ny", "bem")
 DEFAULT_LANGUAGE = "en"
 
@@ -219,7 +222,7 @@ class Catalogs:
             path = base / f"{lang}.yaml"
             if lang not in PLURAL_RULES:
                 raise CatalogError(f"{path}: no plural rules for {lang!r}: add its CLDR entry to PLURAL_RULES")
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER) or {}
             if not isinstance(data, dict):
                 raise CatalogError(f"{path}: a catalog is a flat map of key: text (or key: variants)")
             messages[lang] = {str(k): _parse(f"{path}: {k}", lang, v) for k, v in data.items()}
