@@ -52,7 +52,7 @@ from engine.kernel.config import EngineConfig
 from engine.ledger.model import CreateTransferResult, Ledger, Transfer, TransferCode
 from engine.platform import Platform
 from engine.scheduler.model import Job
-from engine.uow import Database
+from engine.uow import Database, Repositories
 from storage import open_store
 from ussd_server.kdf_pool import KdfPool
 
@@ -126,20 +126,24 @@ async def register(bench: Bench) -> float:
         if any(r is not CreateTransferResult.OK for r in results):
             raise BenchError(f"the ledger refused bench contributions: {set(map(str, results))}")
 
-        async def rows(repositories: object, chunk: list[User] = chunk) -> None:
-            coops = repositories.coops  # type: ignore[attr-defined]
+        async def rows(repositories: Repositories, chunk: list[User] = chunk) -> None:
+            coops = repositories.coops
             for user in chunk:
                 member = Member(coop.id, user.id, user.phone, MemberState.FULL, contributed_ngwee=CONTRIBUTION,
                                 shares=CONTRIBUTION // bylaws.par_value_ngwee, joined_at_us=now)  # fmt: skip
                 if not await coops.insert_member(member):
-                    existing = await coops.member_for_update(coop.id, user.id)
+                    existing = await coops.member_for_update(coop.id, user.id)  # the founder, admitted by form()
+                    if existing is None:
+                        raise BenchError(f"member {user.id} is neither new nor in the register")
                     await coops.update_member(replace(member, version=existing.version))
 
         await store.atomic(rows)
 
-    async def activate(repositories: object) -> None:
-        coops = repositories.coops  # type: ignore[attr-defined]
+    async def activate(repositories: Repositories) -> None:
+        coops = repositories.coops
         row = await coops.coop_for_update(coop.id)
+        if row is None:
+            raise BenchError(f"co-op {coop.id} vanished")
         await coops.update_coop(replace(row, state=CoopState.ACTIVE, full_members=len(bench.members)))
 
     await store.atomic(activate)
@@ -234,9 +238,9 @@ async def scheduler_lag(url: str, jobs: int, workers: int) -> dict[str, float]:
     store = platforms[0].store
     for start in range(0, jobs, 5000):
 
-        async def schedule(repositories: object, start: int = start) -> None:
+        async def schedule(repositories: Repositories, start: int = start) -> None:
             for i in range(start, min(start + 5000, jobs)):
-                await repositories.jobs.schedule_job("bench.noop", str(i), due_at_us=now, payload={})  # type: ignore[attr-defined]
+                await repositories.jobs.schedule_job("bench.noop", str(i), due_at_us=now, payload={})
 
         await store.atomic(schedule)
     started = time.perf_counter()

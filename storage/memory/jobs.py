@@ -111,25 +111,17 @@ class MemoryJobQueue:
         return [_copy(j) for j in claimed]
 
     async def finish_job(self, job: Job, *, next_due_us: int | None, now_us: int) -> bool:
-        async with self._data.transaction() as t:
-            current = t.jobs.get(job.id)
-            if not _held(current, job):
-                self._release(t, current, job, now_us)
-                return False
-            assert current is not None
-            settled = replace(
-                current,
-                state=JobState.DONE if next_due_us is None else JobState.DUE,
-                due_at_us=current.due_at_us if next_due_us is None else next_due_us,
-                attempts=0,
-                lease_until_us=0,
-                last_error="",
-                updated_at_us=_touched(current, now_us),
-            )
-            t.jobs.put(job.id, settled)
-            return True
+        state = JobState.DONE if next_due_us is None else JobState.DUE
+        return await self._settle(job, now_us, state=state, due_at_us=next_due_us, error=None)
 
     async def fail_job(self, job: Job, *, error: str, retry_at_us: int | None, now_us: int) -> bool:
+        state = JobState.DEAD if retry_at_us is None else JobState.DUE
+        return await self._settle(job, now_us, state=state, due_at_us=retry_at_us, error=error)
+
+    async def _settle(
+        self, job: Job, now_us: int, *, state: JobState, due_at_us: int | None, error: str | None
+    ) -> bool:
+        """The claimed ``job`` ran (``error``: it failed), if the claim still holds, as the SQL's compare does."""
         async with self._data.transaction() as t:
             current = t.jobs.get(job.id)
             if not _held(current, job):
@@ -138,11 +130,11 @@ class MemoryJobQueue:
             assert current is not None
             settled = replace(
                 current,
-                state=JobState.DEAD if retry_at_us is None else JobState.DUE,
-                due_at_us=current.due_at_us if retry_at_us is None else retry_at_us,
-                attempts=current.attempts + 1,
+                state=state,
+                due_at_us=current.due_at_us if due_at_us is None else due_at_us,
+                attempts=0 if error is None else current.attempts + 1,
                 lease_until_us=0,
-                last_error=error,
+                last_error=error or "",
                 updated_at_us=_touched(current, now_us),
             )
             t.jobs.put(job.id, settled)
