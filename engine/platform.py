@@ -32,6 +32,13 @@ from engine.kernel.config import EngineConfig
 from engine.kernel.events import EventBus
 from engine.ledger.accounts import ensure_system_accounts
 from engine.ledger.verify import VerifyReport, verify_ledger
+from engine.markets.backfill import HistoryWriter
+from engine.markets.config import MarketConfig
+from engine.markets.orders import OrderService
+from engine.markets.prices import SLOT_JOB, PriceService
+from engine.markets.receipts import MarketReceipts
+from engine.markets.settlement import ROUNDING_ACCOUNT
+from engine.markets.slots import SlotCloser
 from engine.notifications.ports import OutboxQueue
 from engine.payments.accounts import ensure_clearing_accounts
 from engine.payments.config import PaymentConfig
@@ -57,6 +64,7 @@ def event_bus(config: EngineConfig, principals: PrincipalCache | None = None) ->
     TradingReceipts(config).subscribe(bus)
     PaymentReceipts(config).subscribe(bus)
     CoopReceipts(config).subscribe(bus)
+    MarketReceipts(config).subscribe(bus)
     RiskRecorder().subscribe(bus)  # large first withdrawals, many senders: kept for the risk engine
     TokenRevocations(principals or PrincipalCache()).subscribe(bus)  # a new PIN signs the user out of the API
     return bus
@@ -74,6 +82,7 @@ class Platform:
         payments: PaymentConfig | None = None,
         coops: CoopConfig | None = None,
         retries: RetryPolicy | None = None,
+        market: MarketConfig | None = None,
     ) -> None:
         self._database = database
         self.config = config
@@ -97,6 +106,11 @@ class Platform:
         coop_config = coops or CoopConfig()
         self.coops = CoopService(units, config, coop_config, self.clock, self.users)
         self.governance = GovernanceService(units, coop_config, self.clock, self.users)
+        market_config = market or MarketConfig()
+        self.prices = PriceService(units, config, market_config, self.clock, self.users)
+        self.orders = OrderService(units, config, market_config, self.clock, self.users, self.prices)
+        self.price_history = HistoryWriter(units, market_config, offset_s=config.local_utc_offset_s)
+        self._slots = SlotCloser(units, market_config, self.clock, self.prices, self.orders)
         self.scheduler = Scheduler(database.job_queue, self.clock, retries)
         self._register_jobs()
 
@@ -109,8 +123,12 @@ class Platform:
         async def pay_refunds(job: Job) -> int | None:
             return await self.coops.pay_due_refunds(str(job.payload["coop"]))
 
+        async def close_market_slot(job: Job) -> int | None:
+            return await self._slots.close_slot(job.key)
+
         self.scheduler.register(PROPOSAL_JOB, advance_proposal)
         self.scheduler.register(REFUND_JOB, pay_refunds)
+        self.scheduler.register(SLOT_JOB, close_market_slot)
 
     @property
     def backend(self) -> str:
@@ -131,6 +149,7 @@ class Platform:
         """Create the platform's system accounts if they are missing (idempotent)."""
         await ensure_system_accounts(self._database.ledger)
         await ensure_clearing_accounts(self._database.ledger)
+        await self._database.ledger.create_accounts([ROUNDING_ACCOUNT])
 
     async def verify_ledger(self) -> VerifyReport:
         return await verify_ledger(self._database.ledger)

@@ -22,6 +22,7 @@ from engine.identity.ports import UserReader, UserWriter
 from engine.kernel.events import DomainEvent, EventBus
 from engine.kernel.ports import CounterReader, CounterWriter
 from engine.ledger.ports import LedgerWriter
+from engine.markets.ports import MarketReader, MarketWriter
 from engine.notifications.ports import OutboxQueue, OutboxReader, OutboxWriter
 from engine.payments.ports import PaymentReader, PaymentWriter, RiskSignals
 from engine.scheduler.ports import JobQueue, JobWriter
@@ -69,6 +70,9 @@ class Repositories(Protocol):
     @property
     def jobs(self) -> JobWriter: ...
 
+    @property
+    def markets(self) -> MarketWriter: ...
+
 
 class Database(Protocol):
     """A database. Its repositories read committed data outside any transaction.
@@ -109,6 +113,9 @@ class Database(Protocol):
     def coops(self) -> CoopReader: ...
 
     @property
+    def markets(self) -> MarketReader: ...
+
+    @property
     def outbox_queue(self) -> OutboxQueue: ...
 
     @property
@@ -145,6 +152,7 @@ class UnitOfWork:
         "idempotency",
         "jobs",
         "ledger",
+        "markets",
         "offers",
         "outbox",
         "payments",
@@ -165,6 +173,7 @@ class UnitOfWork:
         self.risk = repositories.risk
         self.coops = repositories.coops
         self.jobs = repositories.jobs
+        self.markets = repositories.markets
         self._events: list[DomainEvent] = []
 
     def record(self, event: DomainEvent) -> None:

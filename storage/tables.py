@@ -31,6 +31,7 @@ from storage.coop_tables import (
     PROPOSALS,
     VOTES,
 )
+from storage.market_tables import MARKET_TABLES
 
 
 def _optional_ledger(value: str | None) -> Ledger | None:
@@ -332,6 +333,7 @@ TABLES: tuple[Table[Any], ...] = (
     COOP_CATALOG,
     COOP_ASSETS,
     JOBS,
+    *MARKET_TABLES,
 )
 
 

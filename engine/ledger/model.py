@@ -26,6 +26,8 @@ class AccountKind(enum.StrEnum):
     FEES = "fees"
     PROMOTIONS = "promotions"
     COOPERATIVE_FUND = "cooperative_fund"
+    MARKET_ESCROW = "market_escrow"  # a cluster market's pass-through: reservations post in, fills pay out
+    MARKET_ROUNDING = "market_rounding"  # the ngwee by which a fill's two sides round apart
     TEST = "test"
 
 
@@ -73,6 +75,12 @@ class TransferCode(enum.IntEnum):
     COOP_REFUND = 41  # ZMW co-op treasury -> a leaving member
     COOP_EQUIPMENT = 42  # ZMW co-op treasury -> a supply co-op's treasury
     COOP_SPEND = 43  # ZMW co-op treasury -> whoever a proposal pays (maintenance)
+    MARKET_BID = 50  # ZMW buyer -> market escrow: reserved with the order, posted per fill
+    MARKET_ASK = 51  # kWh seller -> market escrow: reserved with the order, posted per fill
+    MARKET_ENERGY = 52  # kWh market escrow -> buyer
+    MARKET_PAYMENT = 53  # ZMW market escrow -> seller
+    MARKET_FEE = 54  # ZMW market escrow -> fees
+    MARKET_ROUNDING = 55  # ZMW between market escrow and the rounding account
     EXPIRY = 90  # a pending reservation released by its timeout
 
     @classmethod

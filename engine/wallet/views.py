@@ -199,7 +199,7 @@ def _line(reference: str, group: list[TransferRecord], mine: tuple[str, ...]) ->
     if energy is not None:
         other = energy.credit_account_id if energy.debit_account_id in mine else energy.debit_account_id
     received = wh > 0
-    if TransferCode.ENERGY_TRADE in codes:
+    if TransferCode.ENERGY_TRADE in codes or TransferCode.MARKET_ENERGY in codes or TransferCode.MARKET_ASK in codes:
         kind = StatementKind.BOUGHT if received else StatementKind.SOLD
     elif TransferCode.ENERGY_GIFT in codes:
         kind = StatementKind.GIFT_RECEIVED if received else StatementKind.GIFT_SENT

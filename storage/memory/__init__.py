@@ -19,6 +19,7 @@ from storage.memory.access import MemoryCredentials, MemoryIdempotency
 from storage.memory.coops import MemoryCoops
 from storage.memory.jobs import MemoryJobQueue, MemoryJobs
 from storage.memory.ledger import MemoryDatabaseLedger, MemoryLedger
+from storage.memory.markets import MemoryMarkets
 from storage.memory.outbox import MemoryAnalytics, MemoryOutbox, MemoryOutboxQueue
 from storage.memory.payments import MemoryPayments, MemoryRisk
 from storage.memory.repositories import MemoryClusters, MemoryCounters, MemoryOffers, MemoryUsers
@@ -54,6 +55,7 @@ class MemoryRepositories:
         "idempotency",
         "jobs",
         "ledger",
+        "markets",
         "offers",
         "outbox",
         "payments",
@@ -74,6 +76,7 @@ class MemoryRepositories:
         self.risk = MemoryRisk(tables)
         self.coops = MemoryCoops(tables)
         self.jobs = MemoryJobs(tables, clock)
+        self.markets = MemoryMarkets(tables)
 
 
 class MemoryDatabase:
@@ -97,6 +100,7 @@ class MemoryDatabase:
         self.credentials = MemoryCredentials(committed)
         self.payments = MemoryPayments(committed)
         self.coops = MemoryCoops(committed)
+        self.markets = MemoryMarkets(committed)
         self.outbox_queue = MemoryOutboxQueue(data, committed, clock)
         self.job_queue = MemoryJobQueue(data, committed)
         self.analytics = MemoryAnalytics(data, committed)

@@ -23,6 +23,7 @@ from engine.energy.model import Cluster
 from engine.identity.model import User
 from engine.ledger.chain import GENESIS_HASH
 from engine.ledger.model import Account, PendingStatus, TransferRecord
+from engine.markets.model import FillNotice, MarketState, MonthlyEnergy, Order, Quote, SlotPrice, Tariff, Trade
 from engine.notifications.model import OutboxRow
 from engine.payments.model import Payment
 from engine.scheduler.model import Job
@@ -126,6 +127,16 @@ class MemoryData:
         self.coop_assets: dict[tuple[str, str], Asset] = {}  # (proposal_id, item_id)
         self.jobs: dict[int, Job] = {}
         self.job_ids: dict[tuple[str, str], int] = {}  # (kind, key) -> id
+        self.market_state: dict[str, MarketState] = {}
+        self.market_orders: dict[str, Order] = {}
+        self.market_order_seqs: dict[tuple[str, int], str] = {}  # (cluster_id, seq) -> order id
+        self.market_trades: dict[str, Trade] = {}
+        self.market_trade_seqs: dict[tuple[str, int], str] = {}  # (cluster_id, seq) -> trade id
+        self.market_prices: dict[tuple[str, int], SlotPrice] = {}  # (cluster_id, slot_start)
+        self.market_quotes: dict[str, Quote] = {}
+        self.market_tariffs: dict[tuple[str, int], Tariff] = {}  # (cluster_id, effective_from)
+        self.market_monthly: dict[tuple[int, int], MonthlyEnergy] = {}  # (user_id, month)
+        self.market_notices: dict[tuple[int, str, int], FillNotice] = {}  # (user_id, cluster_id, slot_start)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tables]:
@@ -155,6 +166,16 @@ class Tables:
         "idempotency",
         "job_ids",
         "jobs",
+        "market_monthly",
+        "market_notices",
+        "market_order_seqs",
+        "market_orders",
+        "market_prices",
+        "market_quotes",
+        "market_state",
+        "market_tariffs",
+        "market_trade_seqs",
+        "market_trades",
         "offers",
         "outbox",
         "outbox_ids",
@@ -206,6 +227,16 @@ class Tables:
         self.coop_assets = View(data.coop_assets, writable=w)
         self.jobs = View(data.jobs, writable=w)
         self.job_ids = View(data.job_ids, writable=w)
+        self.market_state = View(data.market_state, writable=w)
+        self.market_orders = View(data.market_orders, writable=w)
+        self.market_order_seqs = View(data.market_order_seqs, writable=w)
+        self.market_trades = View(data.market_trades, writable=w)
+        self.market_trade_seqs = View(data.market_trade_seqs, writable=w)
+        self.market_prices = View(data.market_prices, writable=w)
+        self.market_quotes = View(data.market_quotes, writable=w)
+        self.market_tariffs = View(data.market_tariffs, writable=w)
+        self.market_monthly = View(data.market_monthly, writable=w)
+        self.market_notices = View(data.market_notices, writable=w)
 
     def next_id(self, table: str) -> int:
         """The next id of an identity column (like AUTOINCREMENT, a rolled-back id is given again)."""

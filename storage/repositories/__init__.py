@@ -19,6 +19,7 @@ from storage.repositories.coops import CoopReads, CoopRepository
 from storage.repositories.counters import CounterReads, CounterRepository
 from storage.repositories.jobs import JobQueueRepository, JobRepository
 from storage.repositories.ledger import DatabaseLedger, LedgerFlush, LedgerRepository, write_each_part
+from storage.repositories.markets import MarketReads, MarketRepository
 from storage.repositories.offers import OfferReads, OfferRepository
 from storage.repositories.outbox import OutboxQueueRepository, OutboxReads, OutboxRepository
 from storage.repositories.payments import PaymentReads, PaymentRepository, RiskRepository
@@ -36,6 +37,7 @@ class SqlRepositories:
         "idempotency",
         "jobs",
         "ledger",
+        "markets",
         "offers",
         "outbox",
         "payments",
@@ -56,6 +58,7 @@ class SqlRepositories:
         self.risk = RiskRepository(db)
         self.coops = CoopRepository(db)
         self.jobs = JobRepository(db, clock)
+        self.markets = MarketRepository(db)
 
 
 class SqlDatabaseRepositories:
@@ -76,6 +79,7 @@ class SqlDatabaseRepositories:
         self.credentials = CredentialReads(reads)
         self.payments = PaymentReads(reads)
         self.coops = CoopReads(reads)
+        self.markets = MarketReads(reads)
         self.outbox_queue = OutboxQueueRepository(writes=writes, reads=reads, clock=clock)
         self.job_queue = JobQueueRepository(writes=writes, reads=reads)
         self.analytics = AnalyticsRepository(writes=writes, reads=reads, clock=clock)
