@@ -44,6 +44,7 @@ async def open_platform(
         providers=providers,
         payments=settings.payment_config(),
         retries=settings.retry_policy(),
+        market=settings.market_config(),
     )
     try:
         await platform.bootstrap()

@@ -19,6 +19,8 @@ enerlectra api-key list          API keys (never their secrets)
 enerlectra api-key revoke KEY_ID refuse a key from its next request on
 enerlectra coop list|show|verify|catalog    co-ops (see ussd_server/coops/commands.py)
 enerlectra scheduler status|run|retry        due work: proposals' deadlines, refunds (ussd_server/scheduler/commands.py)
+enerlectra prices explain|show|tariff|tariff-set CLUSTER   a cluster's price and why, its history, its tariffs
+enerlectra market book|trades CLUSTER        a cluster's order book and trades (ussd_server/markets/commands.py)
 enerlectra serve                 run the HTTP server
 enerlectra settings              every setting with its default and meaning (the README's Markdown table)
 """
@@ -43,6 +45,7 @@ from ussd_server.api import key_commands as api_key_commands
 from ussd_server.bootstrap import open_platform
 from ussd_server.coops import commands as coop_commands
 from ussd_server.kdf_pool import kdf_pool_for_this_machine
+from ussd_server.markets import commands as market_commands
 from ussd_server.payments import commands as payment_commands
 from ussd_server.payments.providers import open_providers
 from ussd_server.phones import parse_zambian_mobile
@@ -90,6 +93,11 @@ async def cmd_seed(platform: Platform, args: argparse.Namespace) -> int:
     made = await seed_everything(platform, settings)
     print(f"demo data ready: {made['clusters']} new clusters, {made['users']} new users (demo PIN {DEMO_PIN})")
     print(f"demo co-ops: {made['coops']} new (with six weeks of history), {made['members']} new members")
+    if "price_rows" in made:
+        print(
+            f"demo market: {made['price_rows']} new price rows (three weeks per cluster), "
+            f"{made['orders']} new orders, {made['trades']} trades"
+        )
     return 0
 
 
@@ -203,6 +211,7 @@ def _parser() -> argparse.ArgumentParser:
     payment_commands.add_parser(sub)
     coop_commands.add_parser(sub)
     scheduler_commands.add_parser(sub)
+    market_commands.add_parser(sub)
     momo = sub.add_parser("momo-sim", help="serve the mobile-money provider simulator")
     momo.add_argument("args", nargs=argparse.REMAINDER, help="its options (see `enerlectra momo-sim --help`)")
     sub.add_parser("serve", help="run the HTTP server")
@@ -223,6 +232,7 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     **payment_commands.COMMANDS,
     **coop_commands.COMMANDS,
     **scheduler_commands.COMMANDS,
+    **market_commands.COMMANDS,
 }
 
 

@@ -88,7 +88,21 @@ class Api:
         assert answer.status == 200, answer.body
         return dict(answer.data)
 
-    async def buy(self, token: str, wh: int, *, key: str | None = None, pin: str = DEMO_PIN) -> Answer:
+    async def quote(self, token: str, wh: int, *, cluster: str = CLUSTER) -> str:
+        """A quote's id: the price a purchase of ``wh`` from the cluster will pay, held for a minute."""
+        answer = await self.call("POST", f"/clusters/{cluster}/quotes", auth=token, json={"wh": wh})
+        assert answer.status == 201, answer.body
+        return str(answer.data["id"])
+
+    async def buy(
+        self, token: str, wh: int, *, key: str | None = None, pin: str = DEMO_PIN, quote_id: str | None = None
+    ) -> Answer:
+        """Buy ``wh`` from the cluster at a quoted price (a new quote unless ``quote_id`` is given, as a retry must)."""
+        quote_id = quote_id or await self.quote(token, wh)
         return await self.call(
-            "POST", f"/clusters/{CLUSTER}/purchases", auth=token, json={"wh": wh, "pin": pin}, key=key or new_key()
+            "POST",
+            f"/clusters/{CLUSTER}/purchases",
+            auth=token,
+            json={"quote_id": quote_id, "pin": pin},
+            key=key or new_key(),
         )

@@ -72,9 +72,12 @@ async def test_a_malformed_request_is_400_and_a_refused_value_is_422(world: Worl
         "POST", path, auth=token, key=new_key(), data="{", headers={"Content-Type": "application/json"}
     )
     assert (broken.status, broken.code) == (400, "INVALID_REQUEST")
-    float_wh = await api.call("POST", path, auth=token, key=new_key(), json={"wh": 1.5, "pin": DEMO_PIN})
+    float_wh = await api.call("POST", f"/clusters/{CLUSTER}/quotes", auth=token, json={"wh": 1.5})
     assert (float_wh.status, float_wh.details["field"]) == (400, "wh")
-    extra = await api.call("POST", path, auth=token, key=new_key(), json={"wh": 10, "pin": DEMO_PIN, "user_id": 1})
+    quote_id = await api.quote(token, 10)
+    extra = await api.call(
+        "POST", path, auth=token, key=new_key(), json={"quote_id": quote_id, "pin": DEMO_PIN, "user_id": 1}
+    )
     assert extra.status == 400
     too_big = await api.call(
         "POST", path, auth=token, key=new_key(), data="x" * 20_000, headers={"Content-Type": "application/json"}

@@ -49,8 +49,10 @@ async def test_a_purchase_without_a_key_is_refused_and_buys_nothing(world: World
     token = await api.sign_in(CHIPO)
     before = await api.wallet(token)
 
+    quote_id = await api.quote(token, 1000)
+
     answer = await api.call(
-        "POST", "/clusters/lsk-kabulonga-micro/purchases", auth=token, json={"wh": 1000, "pin": "5173"}
+        "POST", "/clusters/lsk-kabulonga-micro/purchases", auth=token, json={"quote_id": quote_id, "pin": "5173"}
     )
 
     assert (answer.status, answer.code) == (400, "IDEMPOTENCY_KEY_MISSING")
@@ -61,10 +63,10 @@ async def test_a_retry_gets_the_first_answer_and_money_moves_once(world: World) 
     api = Api(world)
     token = await api.sign_in(CHIPO)
     before, earlier = await api.wallet(token), await purchases(world, token)
-    key = new_key()
+    key, quote_id = new_key(), await api.quote(token, 200)
 
-    first = await api.buy(token, 200, key=key)
-    retry = await api.buy(token, 200, key=key)
+    first = await api.buy(token, 200, key=key, quote_id=quote_id)
+    retry = await api.buy(token, 200, key=key, quote_id=quote_id)
 
     assert first.status == retry.status == 201
     assert retry.body == first.body
@@ -92,17 +94,17 @@ async def test_a_retry_while_the_first_request_runs_is_told_to_wait(world: World
     earlier = await purchases(world, token)
     held = HeldPinChecks(world.platform.users.hasher)
     world.platform.users.hasher = held
-    key = new_key()
+    key, quote_id = new_key(), await api.quote(token, 200)
 
-    first = asyncio.create_task(api.buy(token, 200, key=key))
+    first = asyncio.create_task(api.buy(token, 200, key=key, quote_id=quote_id))
     await asyncio.wait_for(held.waiting.wait(), timeout=10)  # the first holds the key, checking the PIN
-    second = await api.buy(token, 200, key=key)
+    second = await api.buy(token, 200, key=key, quote_id=quote_id)
     held.release()
     done = await first
 
     assert (second.status, second.code) == (409, "IDEMPOTENCY_KEY_IN_PROGRESS")
     assert done.status == 201
-    third = await api.buy(token, 200, key=key)
+    third = await api.buy(token, 200, key=key, quote_id=quote_id)
     assert third.body == done.body
     assert await purchases(world, token) - earlier == {done.data["reference"]}
 
@@ -111,9 +113,9 @@ async def test_concurrent_requests_with_one_key_run_once(world: World) -> None:
     api = Api(world)
     token = await api.sign_in(CHIPO)
     earlier = await purchases(world, token)
-    key = new_key()
+    key, quote_id = new_key(), await api.quote(token, 200)
 
-    answers = await asyncio.gather(*(api.buy(token, 200, key=key) for _ in range(5)))
+    answers = await asyncio.gather(*(api.buy(token, 200, key=key, quote_id=quote_id) for _ in range(5)))
 
     assert {a.status for a in answers} <= {201, 409}
     succeeded = {a.data["reference"] for a in answers if a.status == 201}
@@ -124,11 +126,11 @@ async def test_concurrent_requests_with_one_key_run_once(world: World) -> None:
 async def test_a_refusal_is_the_first_answer_too(world: World) -> None:
     api = Api(world)
     token = await api.sign_in(NATASHA)
-    key = new_key()
-    refused = await api.buy(token, 100_000, key=key)  # K115: far more than she has
+    key, quote_id = new_key(), await api.quote(token, 100_000)
+    refused = await api.buy(token, 100_000, key=key, quote_id=quote_id)  # about K115: far more than she has
     assert (refused.status, refused.code) == (422, "INSUFFICIENT_FUNDS")
 
-    retry = await api.buy(token, 100_000, key=key)
+    retry = await api.buy(token, 100_000, key=key, quote_id=quote_id)
 
     assert retry.status == 422
     assert retry.body == refused.body

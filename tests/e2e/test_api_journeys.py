@@ -42,15 +42,16 @@ async def test_buying_energy_moves_money_and_energy_once_and_sends_a_receipt(wor
     token = await api.sign_in(CHIPO)
     before = await api.wallet(token)
 
-    bought = await api.buy(token, 2000)
+    quote = await api.call("POST", f"/clusters/{CLUSTER}/quotes", auth=token, json={"wh": 2000})
+    bought = await api.buy(token, 2000, quote_id=quote.data["id"])
 
     assert bought.status == 201
     receipt = bought.data
     assert receipt["cluster_id"] == CLUSTER
     assert receipt["energy_wh"] == 2000
-    assert receipt["cost"] == {"ngwee": 230, "currency": "ZMW"}  # 2 kWh at K1.15
+    assert (receipt["cost"], receipt["price"]) == (quote.data["cost"], quote.data["price"])  # what she was shown
     after = await api.wallet(token)
-    assert after["money"]["ngwee"] == before["money"]["ngwee"] - 230
+    assert after["money"]["ngwee"] == before["money"]["ngwee"] - quote.data["cost"]["ngwee"]
     assert after["energy_wh"] == before["energy_wh"] + 2000
     await world.sms_containing(CHIPO, receipt["reference"][:5])
 

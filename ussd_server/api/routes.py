@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from ussd_server.api.resources import coops, coops_governance, energy, payments, platform, trading, users, wallet
+from ussd_server.api.resources import (
+    coops,
+    coops_governance,
+    energy,
+    market_orders,
+    markets,
+    payments,
+    platform,
+    trading,
+    users,
+    wallet,
+)
 from ussd_server.api.routing import Route
 
 PREFIX = "/api/v1"
@@ -10,6 +21,8 @@ ROUTES: tuple[Route, ...] = (
     *users.ROUTES,
     *wallet.ROUTES,
     *energy.ROUTES,
+    *markets.ROUTES,
+    *market_orders.ROUTES,
     *trading.ROUTES,
     *payments.ROUTES,
     *coops.ROUTES,

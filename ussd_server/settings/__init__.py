@@ -1,9 +1,9 @@
 """The one place that reads the environment.
 
-Every setting is declared once, in ``server.py`` or ``business.py`` and joined
-into ``Settings`` (pydantic-settings) in ``model.py``: its variable, type,
-default and a one-line doc, which is also its row in the README's table
-(``enerlectra settings`` prints it). Every setting has a safe
+Every setting is declared once, in ``server.py``, ``business.py``, ``markets.py``
+or ``payments.py``, and joined into ``Settings`` (pydantic-settings) in
+``model.py``: its variable, type, default and a one-line doc, which is also its
+row in the README's table (``enerlectra settings`` prints it). Every setting has a safe
 default for development except the secrets, which production refuses to run
 without. Money and energy settings are written the way people write them
 (``STARTING_CREDIT=5.00`` Kwacha) and held as integers (ngwee, Wh).

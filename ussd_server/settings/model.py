@@ -1,8 +1,9 @@
 """``Settings``: every setting, declared once, read from the environment in one place.
 
-The fields are declared by concern in ``server.py`` and ``business.py`` (each
-with its variable, type, default and one-line doc); this class joins them, adds
-the rules that span both, and reads the environment (``from_env``).
+The fields are declared by concern in ``server.py``, ``business.py``, ``markets.py``
+and ``payments.py`` (each with its variable, type, default and one-line doc); this
+class joins them, adds the rules that span them, and reads the environment
+(``from_env``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ussd_server.settings.business import DEV_PEPPER, BusinessSettings
+from ussd_server.settings.markets import MarketSettings
 from ussd_server.settings.payments import DEV_CALLBACK_SECRET, PaymentSettings
 from ussd_server.settings.server import ServerSettings
 from ussd_server.settings.source import EnvironSource, describe
@@ -31,8 +33,9 @@ class SettingsError(ValueError):
     """The environment does not describe a runnable configuration."""
 
 
-# Fields come base-most first: the server's, the business rules', mobile money's (the README table's order).
-class Settings(PaymentSettings, BusinessSettings, ServerSettings, BaseSettings):
+# Fields come base-most first: the server's, the business rules', the market's, mobile money's (the README
+# table's order).
+class Settings(PaymentSettings, MarketSettings, BusinessSettings, ServerSettings, BaseSettings):
     """The server's configuration: built from the environment by ``from_env``, or by hand in tests."""
 
     # populate_by_name: code passes field names (Settings(sms_backend="inbox")), from_env the variables'.

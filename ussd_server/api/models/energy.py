@@ -1,4 +1,4 @@
-"""Clusters, buying energy from them, and carbon savings."""
+"""Clusters, a purchase's receipt, and carbon savings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pydantic import Field
 
 from engine.energy.carbon import CarbonReport
 from engine.energy.clusters import ClusterView, PurchaseReceipt
-from ussd_server.api.models.common import Body, Money, Pin, Price, Query, View, WattHours
+from ussd_server.api.models.common import Money, Price, Query, View
 
 CLUSTER_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$"  # engine.energy.clusters' slug
 ClusterKindText = Literal["micro", "neighbourhood", "industrial", "supply"]
@@ -45,11 +45,6 @@ class Cluster(View):
 
 class Regions(View):
     regions: list[str]
-
-
-class BuyEnergy(Body):
-    wh: WattHours
-    pin: Pin
 
 
 class Purchase(View):

@@ -1,4 +1,4 @@
-"""Solar clusters: browse them and buy energy (PIN and Idempotency-Key, as a confirmed purchase on USSD)."""
+"""Solar clusters: browse them (buying from one, at a quoted price, is in ``markets``)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import re
 
 from engine.kernel.errors import ClusterNotFound
 from ussd_server.api import scopes
-from ussd_server.api.models.energy import CLUSTER_ID_PATTERN, BuyEnergy, Cluster, ClusterQuery, Purchase, Regions
-from ussd_server.api.pins import verified
-from ussd_server.api.routing import Call, Idempotency, Reply, Route
+from ussd_server.api.models.energy import CLUSTER_ID_PATTERN, Cluster, ClusterQuery, Regions
+from ussd_server.api.routing import Call, Reply, Route
 
 _CLUSTER_ID = re.compile(CLUSTER_ID_PATTERN)
 
 
-def _cluster_id(call: Call) -> str:
+def cluster_id_of(call: Call) -> str:
     cluster_id = call.path("cluster_id")
     if not _CLUSTER_ID.match(cluster_id):  # no such cluster can exist: no need to ask the database
         raise ClusterNotFound("no such cluster", cluster_id=cluster_id[:60])
@@ -26,21 +25,11 @@ async def clusters(call: Call) -> Reply:
 
 
 async def cluster(call: Call) -> Reply:
-    return Reply(Cluster.of(await call.platform.clusters.get(_cluster_id(call))))
+    return Reply(Cluster.of(await call.platform.clusters.get(cluster_id_of(call))))
 
 
 async def regions(call: Call) -> Reply:
     return Reply(Regions(regions=await call.platform.clusters.regions()))
-
-
-async def buy(call: Call) -> Reply:
-    body, user = call.body_as(BuyEnergy), call.user()
-    cluster_id = _cluster_id(call)
-    await verified(call, user, body.pin)
-    receipt = await call.platform.clusters.buy(
-        buyer=user, cluster_id=cluster_id, wh=body.wh, operation_id=call.operation_id
-    )
-    return Reply(Purchase.of(receipt), status=201)
 
 
 ROUTES = (
@@ -64,22 +53,5 @@ ROUTES = (
         scopes.READERS,
         data=Cluster,
         path_patterns={"cluster_id": CLUSTER_ID_PATTERN},
-    ),
-    Route(
-        "POST",
-        "/clusters/{cluster_id}/purchases",
-        buy,
-        "Buy energy from a cluster",
-        "clusters",
-        scopes.USER,
-        data=Purchase,
-        status=201,
-        body=BuyEnergy,
-        idempotency=Idempotency.REQUIRED,
-        kind="buy",
-        pin=True,
-        path_patterns={"cluster_id": CLUSTER_ID_PATTERN},
-        description="Money to the cluster, energy to you, and an SMS receipt, as on USSD. Refusals: "
-        "`INSUFFICIENT_FUNDS`, `CLUSTER_CAPACITY_SHORT`, `AMOUNT_TOO_SMALL`, `WRONG_PIN`, `PIN_LOCKED`.",
     ),
 )

@@ -1,0 +1,1 @@
+"""Operators' tools for the market: the ``enerlectra prices ...`` and ``enerlectra market ...`` commands."""
