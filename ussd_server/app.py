@@ -46,6 +46,8 @@ from ussd_server.menu.features import (
     guards,
     home,
     inputs,
+    market,
+    market_orders,
     offers,
     payments,
     registration,
@@ -101,6 +103,8 @@ def build_runtime() -> tuple[MenuRuntime, Catalogs]:
             coop_join.FEATURE,
             coop_votes.FEATURE,
             coop_propose.FEATURE,
+            market.FEATURE,
+            market_orders.FEATURE,
         ]
     )
     tree = load_tree(tree_files(), catalogs, registry, root=MENUS_DIR)

@@ -6,7 +6,8 @@ db migrate`` and ``enerlectra demo seed`` on the database, then one or more
 redis-server of the drill's own, so faults can be injected without touching
 the Redis other tests share (processes from tests/support). Callers are
 registered and given some energy directly through the engine before the
-servers start.
+servers start, and every demo cluster is priced flat at its listed price
+(tests/support/flat_prices.py): drills check exact costs, not the price.
 
 Everything a drill starts is stopped when its ``async with`` block ends,
 whatever happened inside it: server processes (SIGTERM, then SIGKILL), the
@@ -24,13 +25,14 @@ from pathlib import Path
 from engine.identity.model import User
 from engine.uow import Database as Store
 from storage import open_store
+from tests.support.flat_prices import flat_price
 from tests.support.phones import unique_phone
 from tests.support.ports import free_port
 from tests.support.processes import clean_env
 from tests.support.redis import ThrowawayRedis, throwaway_redis
 from tests.support.servers import HttpService, enerlectra_server, run_cli
 from ussd_server.bootstrap import open_platform
-from ussd_server.demo import DEMO_PIN
+from ussd_server.demo import CLUSTERS, DEMO_PIN
 from ussd_server.i18n import Catalogs
 from ussd_server.kdf_pool import KdfPool
 from ussd_server.settings import Settings
@@ -96,11 +98,16 @@ class Stack:
 
 
 async def register_callers(env: dict[str, str], count: int, energy_wh: int) -> list[User]:
-    """Registered users with numbers nobody else uses, each holding ``energy_wh`` bought from a cluster."""
+    """Registered users with numbers nobody else uses, each holding ``energy_wh`` bought from a cluster.
+
+    The demo clusters are priced flat at their listed prices first, so a drill's costs are exact.
+    """
     kdf_pool = KdfPool(workers=1)  # registration hashes each caller's PIN once
     try:
         platform = await open_platform(Settings.from_env(env), hasher=kdf_pool)
         try:
+            for cluster in CLUSTERS:
+                await flat_price(platform, cluster.id)
             users = []
             for i in range(count):
                 user = await platform.users.register(

@@ -20,6 +20,7 @@ from simulator.protocol import new_session_id
 from tests.e2e.conftest import World, running_app
 from tests.e2e.journeys import MWILA, choose, dial_home, go_to_kwh, lines
 from tests.e2e.screen_log import ScreenLog
+from tests.support.flat_prices import flat_price
 from tests.support.gateway import Phone, check_reply, reference_in
 from tests.support.redis import redis_url
 from ussd_server.appkeys import KDF_POOL, SESSIONS
@@ -93,6 +94,7 @@ async def test_a_phone_past_its_hop_limit_is_told_when_to_try_again(limited: Wor
 
 async def test_a_phone_past_its_pin_budget_is_told_to_wait_and_loses_no_try(limited: World) -> None:
     user = await limited.new_user("en", "Mapalo Phiri")
+    await flat_price(limited.platform, CHELSTONE[2])  # its listed K1.20 at every hour: the cost is exact
     phone = await dial_home(limited, user)
     await go_to_kwh(limited, phone, "en", CHELSTONE[0], CHELSTONE[1])
     await phone.send("0.5")
@@ -255,6 +257,7 @@ async def test_a_dial_string_walks_a_few_inputs_and_never_takes_a_pin(database_u
     env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url(), "DIAL_SHORTCUT_MAX_INPUTS": "10"}
     async with running_app(env, screen_log) as world:
         user = await world.new_user("en", "Mapalo Phiri")
+        await flat_price(world.platform, CHELSTONE[2])  # its listed K1.20 at every hour: the cost is exact
         kdf = world.client.app[KDF_POOL]
         runs = kdf.runs
         # Buy, Lusaka, Chelstone, 1 kWh, then the PIN: the walk stops on the PIN screen and asks for it.
@@ -265,6 +268,7 @@ async def test_a_dial_string_walks_a_few_inputs_and_never_takes_a_pin(database_u
 
     async with running_app({"DATABASE_URL": database_url, "REDIS_URL": redis_url()}, screen_log) as world:
         user = await world.new_user("en", "Mapalo Phiri Two")
+        await flat_price(world.platform, CHELSTONE[2])
         kdf = world.client.app[KDF_POOL]
         runs = kdf.runs
         long_text = "*".join(["2", "1", "1", "1", DEMO_PIN] * 130)  # ~1,700 characters of inputs
@@ -286,6 +290,7 @@ async def test_a_shortcut_dial_goes_where_it_says_and_offers_no_resume(world: Wo
 
 async def test_a_resume_is_offered_only_for_a_money_flow_and_never_lands_on_a_pin(world: World) -> None:
     user = await world.new_user("en", "Natasha Phiri")
+    await flat_price(world.platform, CHELSTONE[2])  # its listed K1.20 at every hour: the cost is exact
     phone = await dial_home(world, user)
     await choose(world, phone, "en", "home.balance")  # abandoned at the balance: nothing worth resuming
     again = await dial_home(world, user)

@@ -18,6 +18,7 @@ from engine.kernel.units import cost_of_energy, format_energy, format_money
 from engine.notifications.model import OutboxRow
 from tests.e2e.conftest import LANGUAGES, World
 from tests.e2e.journeys import MWILA, WRONG_PIN, choose, dial_home, go_to_kwh, lines
+from tests.support.flat_prices import flat_price
 from tests.support.gateway import Phone, option, reference_in
 from tests.support.phones import unique_phone
 from ussd_server.demo import DEMO_PIN
@@ -61,7 +62,16 @@ async def test_registration_in_chosen_language(world: World, language: str) -> N
     home = await phone.send(NEW_PIN)
 
     assert len(phone.replies) <= 5, phone.replies
-    keys = ("home.balance", "home.buy", "home.sell", "home.send", "home.offers", "home.account", "home.coop")
+    keys = (
+        "home.balance",
+        "home.buy",
+        "home.sell",
+        "home.send",
+        "home.offers",
+        "home.account",
+        "home.coop",
+        "home.market",
+    )
     assert lines(home) == [
         world.t(language, "home.title", first_name="Mutale"),
         *(f"{i} {world.t(language, key)}" for i, key in enumerate(keys, 1)),
@@ -256,6 +266,9 @@ async def test_carbon_after_an_accepted_offer_counts_the_energy_once(world: Worl
 
 async def test_buy_energy_from_a_cluster(world: World, language: str) -> None:
     region, name, cluster_id, price = KABULONGA
+    # Priced flat at its listed price, so the numbers are exact; the quote at the price of the hour, its
+    # lifeline part and its expiry: tests/e2e/test_market_ussd_prices.py.
+    assert await flat_price(world.platform, cluster_id) == price
     user = await world.new_user(language, "Mapalo Phiri")
     before = await world.platform.clusters.get(cluster_id)
     phone = await dial_home(world, user)
@@ -690,7 +703,7 @@ async def test_three_invalid_inputs_end_politely(world: World, language: str) ->
     user = await world.new_user(language, "Mwaka Daka")
     phone = await dial_home(world, user)
 
-    reply = await phone.send("8")
+    reply = await phone.send("9")
     assert lines(reply)[0] == world.t(language, "err.invalid_choice"), reply
     await phone.send("x")
     await phone.send("1")  # a valid choice resets the count
@@ -707,6 +720,7 @@ async def test_three_invalid_inputs_end_politely(world: World, language: str) ->
 async def _dropped_mid_buy(world: World, language: str) -> tuple[User, str, str]:
     """Start buying, enter the kWh, and lose the connection on the PIN screen: the kWh and PIN screens."""
     user = await world.new_user(language, "Chanda Mwila")
+    await flat_price(world.platform, KABULONGA[2])  # the listed K1.15 at every hour: the cost is exact
     phone = await dial_home(world, user)
     kwh_screen = await go_to_kwh(world, phone, language, "Lusaka", "Kabulonga Micro-Grid")
     pin_screen = await phone.send("1.5")

@@ -18,6 +18,7 @@ import pytest
 from tests.e2e.conftest import World, running_app
 from tests.e2e.journeys import WRONG_PIN, choose, dial_home, go_to_kwh, lines
 from tests.e2e.screen_log import ScreenLog
+from tests.support.flat_prices import flat_price
 from tests.support.gateway import option
 from tests.support.redis import redis_url
 from ussd_server.appkeys import KDF_POOL
@@ -59,6 +60,7 @@ def without_say(reply: str) -> list[str]:
 
 async def test_a_busy_pin_check_keeps_the_screen_and_every_try(world: World, language: str) -> None:
     user = await world.new_user(language, "Mwansa Banda")
+    await flat_price(world.platform, "lsk-kabulonga-micro")  # its listed K1.15 at every hour: the cost is exact
     phone = await dial_home(world, user)
     await go_to_kwh(world, phone, language, "Lusaka", "Kabulonga Micro-Grid")
     pin_screen = await phone.send("1")

@@ -14,6 +14,7 @@ from engine.identity.model import User
 from engine.kernel.units import cost_of_energy
 from engine.ledger.model import TransferCode
 from tests.e2e.conftest import World
+from tests.support.flat_prices import flat_price
 from tests.support.gateway import Phone, check_reply, option, reference_in
 from ussd_server.demo import DEMO_PIN
 
@@ -24,6 +25,7 @@ COST = cost_of_energy(WH, PRICE)
 
 async def _on_pin_screen(world: World) -> tuple[User, Phone]:
     user = await world.new_user("en", "Replay Tester")
+    await flat_price(world.platform, CLUSTER_ID)  # its listed K1.15 at every hour: the cost is exact
     phone = world.phone(user.phone)
     await phone.dial()
     await phone.send(option(phone.last, "Buy energy"))

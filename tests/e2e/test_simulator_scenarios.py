@@ -45,6 +45,7 @@ JOURNEYS = {
     "language",
     "resume",
     "deposit",
+    "market",
 }
 
 
