@@ -91,6 +91,8 @@ bench: install-dev services
 	$(BIN)/python -m bench.hops
 	$(BIN)/python -m bench.payments
 	$(BIN)/python -m bench.coops
+	$(BIN)/python -m bench.markets_engine --output
+	$(BIN)/python -m bench.markets
 
 bench-ledger: install-dev services
 	$(BIN)/python -m bench.ledger

@@ -16,6 +16,7 @@ from engine.kernel.errors import AlreadyRegistered, ClusterExists
 from engine.kernel.language import Language
 from engine.platform import Platform
 from ussd_server.demo_coops import DEMO_PIN, seed_coops
+from ussd_server.demo_markets import seed_markets
 from ussd_server.settings import Settings
 
 __all__ = ["DEMO_PIN", "seed_demo", "seed_everything", "seed_if_empty"]
@@ -81,10 +82,13 @@ async def seed_demo(platform: Platform) -> dict[str, int]:
 
 
 async def seed_everything(platform: Platform, settings: Settings) -> dict[str, int]:
-    """The demo clusters and users, then the demo co-ops and their history (``enerlectra demo seed``)."""
+    """The demo clusters and users, the demo co-ops and their history, the market's (``enerlectra demo seed``)."""
     coops = await seed_coops(settings, USERS)  # first: it registers the demo users when their history begins
     made = await seed_demo(platform)
-    return made | {"users": made["users"] + coops["users"], "coops": coops["coops"], "members": coops["members"]}
+    market = await seed_markets(settings, [c.id for c in CLUSTERS])  # prices, then orders: clusters and users exist
+    return (
+        made | market | {"users": made["users"] + coops["users"], "coops": coops["coops"], "members": coops["members"]}
+    )
 
 
 async def seed_if_empty(platform: Platform, settings: Settings | None = None) -> dict[str, int] | None:
