@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.energy.events import EnergyBought
@@ -168,34 +169,7 @@ class ClusterService:
             if user is None:
                 raise UserNotFound("buyer not registered")
             cost = self.quote(cluster, wh)
-            transfers = [
-                Transfer(
-                    id=f"{operation}:energy",
-                    debit_account_id=cluster.pool_account_id,
-                    credit_account_id=user.kwh_account_id,
-                    amount=wh,
-                    ledger=Ledger.KWH,
-                    code=TransferCode.CLUSTER_ENERGY,
-                    reference=reference,
-                ),
-                Transfer(
-                    id=f"{operation}:payment",
-                    debit_account_id=user.zmw_account_id,
-                    credit_account_id=cluster.treasury_account_id,
-                    amount=cost,
-                    ledger=Ledger.ZMW,
-                    code=TransferCode.CLUSTER_PAYMENT,
-                    reference=reference,
-                ),
-            ]
-
-            def refusal(index: int, result: CreateTransferResult) -> EnerlectraError | None:
-                if result is CreateTransferResult.EXCEEDS_CREDITS:
-                    if index == 0:
-                        return ClusterCapacityShort("cluster has not enough energy left", wh=wh)
-                    return InsufficientFunds("not enough money", ngwee=cost)
-                return None
-
+            transfers, refusal = purchase(operation, cluster, user, wh, cost, reference)
             replayed = await apply_operation(uow.ledger, transfers, refusal)
             if not replayed:
                 event = EnergyBought(
@@ -211,3 +185,39 @@ class ClusterService:
             return PurchaseReceipt(reference, cluster.id, cluster.name, wh, cluster.price_ngwee_per_kwh, cost, replayed)
 
         return await self._units.run(work)
+
+
+def purchase(
+    operation: str, cluster: Cluster, buyer: User, wh: int, cost: int, reference: str
+) -> tuple[list[Transfer], Callable[[int, CreateTransferResult], EnerlectraError | None]]:
+    """The transfers of buying ``wh`` from a cluster for ``cost`` (kWh out of its pool, ZMW to its treasury),
+    and what the ledger's refusal of either means to the buyer."""
+    transfers = [
+        Transfer(
+            id=f"{operation}:energy",
+            debit_account_id=cluster.pool_account_id,
+            credit_account_id=buyer.kwh_account_id,
+            amount=wh,
+            ledger=Ledger.KWH,
+            code=TransferCode.CLUSTER_ENERGY,
+            reference=reference,
+        ),
+        Transfer(
+            id=f"{operation}:payment",
+            debit_account_id=buyer.zmw_account_id,
+            credit_account_id=cluster.treasury_account_id,
+            amount=cost,
+            ledger=Ledger.ZMW,
+            code=TransferCode.CLUSTER_PAYMENT,
+            reference=reference,
+        ),
+    ]
+
+    def refusal(index: int, result: CreateTransferResult) -> EnerlectraError | None:
+        if result is CreateTransferResult.EXCEEDS_CREDITS:
+            if index == 0:
+                return ClusterCapacityShort("cluster has not enough energy left", wh=wh)
+            return InsufficientFunds("not enough money", ngwee=cost)
+        return None
+
+    return transfers, refusal

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from engine.energy.clusters import ClusterView, PurchaseReceipt
+from engine.energy.clusters import ClusterView, PurchaseReceipt, purchase
 from engine.energy.events import EnergyBought
 from engine.energy.model import Cluster
 from engine.identity.model import PinProof, User
@@ -20,17 +20,13 @@ from engine.kernel.config import EngineConfig
 from engine.kernel.errors import (
     AmountNotPositive,
     AmountTooSmall,
-    ClusterCapacityShort,
     ClusterNotFound,
-    EnerlectraError,
-    InsufficientFunds,
     PinNotVerified,
     UserNotFound,
 )
 from engine.kernel.local_time import local_day_start_us, local_text
 from engine.kernel.references import reference_for
 from engine.kernel.units import cost_of_energy
-from engine.ledger.model import CreateTransferResult, Ledger, Transfer, TransferCode
 from engine.ledger.operations import apply_operation, new_operation_id
 from engine.markets.config import MarketConfig
 from engine.markets.errors import InvalidTariff, QuoteExpired, QuoteNotFound, QuoteUsed
@@ -307,34 +303,7 @@ class PriceService:
             if cluster is None or buyer is None:
                 raise UserNotFound("buyer or cluster gone")
             check_outflow(buyer, now, self._config.local_utc_offset_s)
-            transfers = [
-                Transfer(
-                    id=f"{operation}:energy",
-                    debit_account_id=cluster.pool_account_id,
-                    credit_account_id=buyer.kwh_account_id,
-                    amount=quote.wh,
-                    ledger=Ledger.KWH,
-                    code=TransferCode.CLUSTER_ENERGY,
-                    reference=reference,
-                ),
-                Transfer(
-                    id=f"{operation}:payment",
-                    debit_account_id=buyer.zmw_account_id,
-                    credit_account_id=cluster.treasury_account_id,
-                    amount=quote.cost_ngwee,
-                    ledger=Ledger.ZMW,
-                    code=TransferCode.CLUSTER_PAYMENT,
-                    reference=reference,
-                ),
-            ]
-
-            def refusal(index: int, result: CreateTransferResult) -> EnerlectraError | None:
-                if result is CreateTransferResult.EXCEEDS_CREDITS:
-                    if index == 0:
-                        return ClusterCapacityShort("cluster has not enough energy left", wh=quote.wh)
-                    return InsufficientFunds("not enough money", ngwee=quote.cost_ngwee)
-                return None
-
+            transfers, refusal = purchase(operation, cluster, buyer, quote.wh, quote.cost_ngwee, reference)
             replayed = await apply_operation(uow.ledger, transfers, refusal)
             if not replayed:
                 if not await uow.markets.use_quote(quote.id, operation):

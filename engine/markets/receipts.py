@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from engine.identity.model import User
 from engine.kernel.config import EngineConfig
 from engine.kernel.events import EventBus
 from engine.kernel.local_time import local_text
 from engine.markets.events import FillsFolded, MakerFilled, OrderClosed, OrderPlaced
-from engine.markets.model import Side, Trade
+from engine.markets.model import Order, Side, Trade
 from engine.notifications import outbox as notifications
 from engine.notifications.ports import ReceiptContext
 
@@ -39,50 +40,38 @@ class MarketReceipts:
         bus.subscribe(OrderClosed, self.order_closed)
 
     async def order_placed(self, event: OrderPlaced, uow: ReceiptContext) -> None:
-        if not event.fills:
-            return  # resting only: the screen said so
-        order, owner = event.order, event.owner
-        wh, ngwee, fee = _totals(event.fills, order.side)
-        accounts = await uow.ledger.lookup_accounts([owner.kwh_account_id, owner.zmw_account_id])
-        message = notifications.sms(
-            event.operation_id,
-            "taker",
-            owner,
-            notifications.MARKET_BOUGHT if order.side is Side.BUY else notifications.MARKET_SOLD,
-            cluster=event.cluster_name,
-            wh=wh,
-            ngwee=ngwee,
-            fee=fee,
-            fills=len(event.fills),
-            left_wh=order.remaining_wh if order.state.active else 0,
-            ref=order.reference,
-            balance_wh=accounts[owner.kwh_account_id].available,
-            balance_ngwee=accounts[owner.zmw_account_id].available,
-        )
-        await notifications.queue(uow.outbox, [message], now_us=event.at_us, config=self._config)
+        if event.fills:  # an order that only rests is not told: the screen said so
+            await self._fills(uow, event.operation_id, "taker", event.owner, event.order, event.fills,
+                              event.cluster_name, event.at_us)  # fmt: skip
 
     async def maker_filled(self, event: MakerFilled, uow: ReceiptContext) -> None:
-        if not event.tell_now:
-            return  # folded into the slot's summary
-        order, owner = event.order, event.owner
-        wh, ngwee, fee = _totals((event.trade,), order.side)
+        if event.tell_now:  # otherwise folded into the slot's summary
+            await self._fills(uow, event.operation_id, "maker", event.owner, event.order, (event.trade,),
+                              event.cluster_name, event.at_us)  # fmt: skip
+
+    async def _fills(
+        self, uow: ReceiptContext, operation: str, role: str, owner: User, order: Order, fills: tuple[Trade, ...],
+        cluster: str, at_us: int,
+    ) -> None:  # fmt: skip
+        """One SMS for some fills of ``order`` to its owner, with the balances as they are after them."""
+        wh, ngwee, fee = _totals(fills, order.side)
         accounts = await uow.ledger.lookup_accounts([owner.kwh_account_id, owner.zmw_account_id])
         message = notifications.sms(
-            event.operation_id,
-            "maker",
+            operation,
+            role,
             owner,
             notifications.MARKET_BOUGHT if order.side is Side.BUY else notifications.MARKET_SOLD,
-            cluster=event.cluster_name,
+            cluster=cluster,
             wh=wh,
             ngwee=ngwee,
             fee=fee,
-            fills=1,
+            fills=len(fills),
             left_wh=order.remaining_wh if order.state.active else 0,
             ref=order.reference,
             balance_wh=accounts[owner.kwh_account_id].available,
             balance_ngwee=accounts[owner.zmw_account_id].available,
         )
-        await notifications.queue(uow.outbox, [message], now_us=event.at_us, config=self._config)
+        await notifications.queue(uow.outbox, [message], now_us=at_us, config=self._config)
 
     async def fills_folded(self, event: FillsFolded, uow: ReceiptContext) -> None:
         n = event.notice

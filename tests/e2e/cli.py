@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,17 @@ class Cli:
             timeout=120,
             check=False,
         )
+
+    def copied_to(self, db: Path) -> Cli:
+        """A CLI on a copy of this one's database (SQLite's online backup: a consistent copy)."""
+        copy = Cli(db)
+        source, target = sqlite3.connect(self.db), sqlite3.connect(db)
+        try:
+            source.backup(target)
+        finally:
+            source.close()
+            target.close()
+        return copy
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:

@@ -32,14 +32,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Cli:
 @pytest.fixture
 def copy(seeded: Cli, tmp_path: Path) -> Cli:
     """A copy of the seeded database this test may break."""
-    cli = Cli(tmp_path / "copy.db")
-    source, target = sqlite3.connect(seeded.db), sqlite3.connect(cli.db)
-    try:
-        source.backup(target)
-    finally:
-        source.close()
-        target.close()
-    return cli
+    return seeded.copied_to(tmp_path / "copy.db")
 
 
 def rows(out: str, prefix: str) -> list[str]:

@@ -13,6 +13,7 @@ from engine.ledger.accounts import PROMOTIONS
 from engine.ledger.model import CreateTransferResult, Transfer
 from engine.platform import Platform
 from engine.scheduler.runner import RunReport
+from tests.support.jobs import run_until_idle
 
 PIN = "5173"
 K = 100  # ngwee per Kwacha
@@ -92,15 +93,7 @@ class CoopWorld:
 
     async def run_jobs(self) -> RunReport:
         """Run every job due now, until none is (handlers may make more work due at once)."""
-        total = RunReport()
-        while True:
-            report = await self.platform.scheduler.run_due(limit=1000)
-            total = RunReport(
-                total.claimed + report.claimed, total.finished + report.finished, total.failed + report.failed,
-                total.dead + report.dead, total.lost + report.lost,
-            )  # fmt: skip
-            if not report.claimed:
-                return total
+        return await run_until_idle(self.platform.scheduler)
 
     async def wait(self, seconds: float) -> RunReport:
         """Let time pass and the scheduler catch up."""

@@ -19,6 +19,7 @@ from engine.markets.orders import Placement
 from engine.platform import Platform
 from engine.scheduler.runner import RunReport
 from engine.uow import Database as Store
+from tests.support.jobs import run_until_idle
 from tests.support.market_checks import BookSummary, Funding, check_markets
 
 PIN = "5173"
@@ -142,15 +143,7 @@ class MarketWorld:
 
     async def run_jobs(self) -> RunReport:
         """Run every job due now, until none is (a slot job with more due than a batch runs again at once)."""
-        total = RunReport()
-        while True:
-            report = await self.platform.scheduler.run_due(limit=1000)
-            total = RunReport(
-                total.claimed + report.claimed, total.finished + report.finished, total.failed + report.failed,
-                total.dead + report.dead, total.lost + report.lost,
-            )  # fmt: skip
-            if not report.claimed:
-                return total
+        return await run_until_idle(self.platform.scheduler)
 
     async def wait(self, seconds: float) -> RunReport:
         """Let time pass and the slot jobs catch up."""
