@@ -29,8 +29,8 @@ class ServerSettings(BaseModel):
         "DEMO_DATA",
         "basic",
         "what a dev server loads into an empty database at its first start: `basic` (clusters and the demo"
-        " users), `full` (and five co-ops with six weeks of history, a few seconds more; `make run` asks for"
-        " it) or `none`",
+        " users), `full` (and five co-ops with six weeks of history, three weeks of market prices in every demo"
+        " cluster and a Lusaka order book, a few seconds more; `make run` asks for it) or `none`",
     )
     database_url: str = setting(
         "DATABASE_URL",
