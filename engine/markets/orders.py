@@ -249,8 +249,9 @@ class OrderService:
         trades: list[Trade] = []
         slot_now = posted.slot.slot_start_us
         month = month_key(now, self._config.local_utc_offset_s)
+        makers = await uow.users.users_by_ids(sorted({m.maker.user_id for m in outcome.matches}))  # one read
         for m in outcome.matches:
-            maker_owner = await uow.users.user_by_id(m.maker.user_id)
+            maker_owner = makers.get(m.maker.user_id)
             if maker_owner is None:
                 raise UserNotFound("a resting order's owner is gone")
             incoming, maker, fill = fill_orders(replace(incoming, updated_at_us=now), m.maker, m.wh, m.price,
